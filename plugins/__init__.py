@@ -1,0 +1,1 @@
+"""Built-in nodes, installed as ``streamser.plugins`` and registered as entry points."""

@@ -1,0 +1,1 @@
+"""Filter nodes: audio in, audio out."""

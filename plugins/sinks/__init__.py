@@ -1,0 +1,1 @@
+"""Sink nodes: where frames go."""

@@ -1,0 +1,62 @@
+"""sink.npy: collect every payload into one .npy file."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from streamser.frames import Frame
+from streamser.node import Node, Params
+
+
+class NpyParams(Params):
+    path: str = Field(description="Output .npy file (written at end of stream or stop).")
+    mode: Literal["auto", "concat", "stack"] = Field(
+        "auto", description="concat joins payloads along axis 0, stack adds a new axis; "
+                            "auto concatenates audio and features, stacks other kinds.")
+
+
+class NpySink(Node):
+    """Stack every payload it receives into one .npy file."""
+
+    Params = NpyParams
+    params: NpyParams
+
+    def start(self) -> None:
+        self._parts: list[np.ndarray] = []
+        self._kind = ""
+        self._written = False
+
+    def process(self, frame: Frame) -> tuple[()]:
+        self._parts.append(frame.data)
+        self._kind = self._kind or frame.kind
+        return ()
+
+    def flush(self) -> tuple[()]:
+        self._write()
+        return ()
+
+    def stop(self) -> None:
+        if not self._written and self._parts:
+            self._write()
+
+    def _write(self) -> None:
+        mode = self.params.mode
+        if mode == "auto":
+            mode = "concat" if self._kind in ("audio", "features") else "stack"
+        if not self._parts:
+            out = np.zeros(0, np.float32)
+        elif mode == "concat":
+            out = np.concatenate([np.atleast_1d(p) for p in self._parts])
+        else:
+            out = np.stack(self._parts)
+        path = Path(self.params.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part")
+        with open(tmp, "wb") as fh:
+            np.save(fh, out, allow_pickle=False)
+        os.replace(tmp, path)
+        self._written = True

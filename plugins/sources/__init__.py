@@ -1,0 +1,1 @@
+"""Source nodes: where frames come from."""

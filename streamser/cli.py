@@ -1,0 +1,227 @@
+"""The ``streamser`` command line."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from .executors import EXECUTORS, Control, NodeFailed, run
+from .graph import Graph, GraphError, load_graph
+from .registry import PluginError, available, load
+
+EXIT_FAILED, EXIT_INVALID = 1, 2
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _load(config: str, sets: tuple[str, ...] = (), input: str | None = None,
+          events: str | None = None, realtime: bool = False) -> Graph:
+    try:
+        return load_graph(config, sets=sets, input=input, events=events, realtime=realtime)
+    except GraphError as exc:
+        for line in exc.lines():
+            click.echo(f"error: {line}", err=True)
+        sys.exit(EXIT_INVALID)
+
+
+def _install_signals(control: Control) -> None:
+    """SIGINT/SIGTERM: first stops gracefully (drain and flush), a second aborts."""
+    def handler(signum: int, _frame: Any) -> None:
+        control.request_stop()
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _finish(metrics: dict[str, dict[str, Any]], metrics_file: str | None, quiet: bool) -> None:
+    if metrics_file:
+        Path(metrics_file).write_text(json.dumps(metrics, indent=1) + "\n")
+    if not quiet:
+        from rich.console import Console
+
+        from .metrics import render_table
+        Console(stderr=True).print(render_table(metrics))
+
+
+def _run(graph: Graph, executor: str, transport: str, names: list[str] | None,
+         metrics_file: str | None, quiet: bool) -> None:
+    control = Control()
+    _install_signals(control)
+    try:
+        if names is None:
+            metrics = run(graph, executor, control, transport)
+        else:
+            from .executors.sockets import run_partition
+            metrics = run_partition(graph, names, control)
+    except NodeFailed as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(str(exc))
+    _finish(metrics, metrics_file, quiet)
+
+
+_set = click.option("--set", "sets", multiple=True, metavar="NODE.PARAM=VALUE",
+                    help="Override a node param (value parsed as YAML). Repeatable.")
+_metrics = click.option("--metrics", "metrics_file", type=click.Path(dir_okay=False),
+                        help="Write per-node metrics as JSON to this file.")
+_quiet = click.option("--quiet", "-q", is_flag=True, help="Do not print the metrics table.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="streamser")
+def main() -> None:
+    """streamser: real-time streaming audio graphs over ZeroMQ."""
+
+
+@main.command("run")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("--executor", "-x", type=click.Choice(EXECUTORS), default="inline",
+              show_default=True, help="inline: one thread; threads: a thread per node over "
+              "inproc; processes: a process per node over ipc/tcp.")
+@click.option("--transport", type=click.Choice(["ipc", "tcp"]), default="ipc",
+              show_default=True, help="Links between processes (processes executor).")
+@_set
+@click.option("--input", "input_", metavar="FILE|synth:NAME",
+              help="Replace the graph's one source with this file or synth signal.")
+@click.option("--events", type=click.Path(dir_okay=False),
+              help="Path for the graph's sink.events node.")
+@click.option("--realtime", is_flag=True, help="Pace the source in real time (sets its "
+              "realtime param).")
+@_metrics
+@_quiet
+def run_cmd(config: str, executor: str, transport: str, sets: tuple[str, ...],
+            input_: str | None, events: str | None, realtime: bool, metrics_file: str | None,
+            quiet: bool) -> None:
+    """Validate CONFIG, then run it until its sources end or Ctrl-C / SIGTERM."""
+    graph = _load(config, sets, input_, events, realtime)
+    _run(graph, executor, transport, None, metrics_file, quiet)
+
+
+@main.command("node")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("--only", required=True, metavar="NAMES",
+              help="Comma-separated node names to run here; links to the other nodes go "
+              "over their tcp endpoints.")
+@_set
+@_metrics
+@_quiet
+@click.option("--parent", type=int, hidden=True, help="Exit when this process dies.")
+def node_cmd(config: str, only: str, sets: tuple[str, ...], metrics_file: str | None,
+             quiet: bool, parent: int | None) -> None:
+    """Run part of a graph (NAMES) in this process, connected to the rest over tcp/ipc."""
+    graph = _load(config, sets)
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in graph.nodes]
+    if unknown or not names:
+        fail(f"--only: no node named {', '.join(unknown) or '(empty)'} in {config} "
+             f"(nodes: {', '.join(graph.nodes)})", EXIT_INVALID)
+    if parent:
+        _die_with_parent(parent)
+    _run(graph, "threads", "ipc", names, metrics_file, quiet)
+
+
+def _die_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            threading.Event().wait(0.2)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+@main.command("validate")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@_set
+def validate_cmd(config: str, sets: tuple[str, ...]) -> None:
+    """Check CONFIG without running it (exit 2 with one line per problem)."""
+    graph = _load(config, sets)
+    click.echo(f"ok: {config}: graph '{graph.name}', {len(graph.nodes)} nodes, "
+               f"{sum(len(s.inputs) for s in graph.nodes.values())} links")
+
+
+@main.command("plugins")
+def plugins_cmd() -> None:
+    """List every plugin, one line each."""
+    from .node import describe
+    entries = available()
+    width = max((len(n) for n in entries), default=10)
+    for name, entry in entries.items():
+        try:
+            cls = load(name)
+        except PluginError as exc:
+            click.echo(f"{name:<{width}}  (unavailable: {exc})")
+            continue
+        ports = f"{'/'.join(cls.inputs) or '-'} -> {'/'.join(cls.outputs) or '-'}"
+        click.echo(f"{name:<{width}}  {ports:<18}  {describe(cls)}")
+
+
+@main.command("inspect")
+@click.argument("plugin")
+def inspect_cmd(plugin: str) -> None:
+    """Show a plugin's description, port kinds and params with defaults and ranges."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .node import describe, param_table
+    try:
+        cls = load(plugin)
+    except PluginError as exc:
+        fail(str(exc), EXIT_INVALID)
+    console = Console()
+    console.print(f"[bold]{plugin}[/bold]: {describe(cls)}")
+    console.print(f"  class:   {cls.__module__}:{cls.__qualname__}")
+    console.print(f"  inputs:  {', '.join(cls.inputs) or '(none: a source)'}")
+    console.print(f"  outputs: {', '.join(cls.outputs) or '(none: a sink)'}")
+    table = Table(title="params", title_justify="left")
+    for col in ("name", "type", "default", "range", "description"):
+        table.add_column(col)
+    for row in param_table(cls):
+        table.add_row(row["name"], row["type"], repr(row["default"])
+                      if row["default"] != "(required)" else row["default"],
+                      row["range"], row["doc"])
+    console.print(table)
+
+
+@main.command("graph")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Output picture: .png/.svg/.pdf (matplotlib) or .dot (Graphviz).")
+@_set
+def graph_cmd(config: str, out: str, sets: tuple[str, ...]) -> None:
+    """Draw CONFIG as a picture."""
+    from .drawing import draw
+    graph = _load(config, sets)
+    try:
+        draw(graph, out)
+    except (RuntimeError, ValueError, OSError) as exc:
+        fail(str(exc))
+    click.echo(f"wrote {out}")
+
+
+@main.command("keys")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--name", default="streamser", show_default=True, help="Base name of the files.")
+def keys_cmd(directory: str, name: str) -> None:
+    """Make a CurveZMQ key pair (NAME.key, NAME.key_secret) for encrypted tcp links.
+
+    Copy the .key_secret file to every host of the deployment and set
+    `curve: PATH/NAME.key_secret` at the top of the graph YAML.
+    """
+    from .security import make_keys
+    public, secret = make_keys(directory, name)
+    click.echo(f"wrote {public} and {secret} (keep the secret file private)")

@@ -1,0 +1,72 @@
+"""What every executor shares: stop control, pacing, timed node calls, errors."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Iterable
+
+from ..frames import Frame
+from ..metrics import NodeMetrics
+from ..node import Node
+
+#: After a stop request, nodes get this long to drain and flush before being aborted.
+DRAIN_SECONDS = 1.2
+
+
+class NodeFailed(RuntimeError):
+    """A node raised; the run stopped. ``str()`` is a one-line message."""
+
+    def __init__(self, node: str, error: BaseException | str) -> None:
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        super().__init__(f"node '{node}' failed: {text}")
+        self.node = node
+
+
+class Control:
+    """Stop (sources end, the graph drains and flushes) and abort (drop everything now)."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.abort = threading.Event()
+
+    def request_stop(self) -> None:
+        """First call stops gracefully; a second call aborts."""
+        if self.stop.is_set():
+            self.abort.set()
+        self.stop.set()
+
+
+class Pacer:
+    """Releases a paced source's frames no earlier than their stream end time."""
+
+    def __init__(self) -> None:
+        self.t0: float | None = None
+
+    def wait(self, frame: Frame, stop: threading.Event) -> None:
+        if self.t0 is None:
+            self.t0 = time.monotonic()
+        end = frame.t
+        rate = frame.meta.get("sample_rate")
+        if frame.kind == "audio" and rate:
+            end += frame.data.shape[0] / rate
+        delay = self.t0 + end - time.monotonic()
+        if delay > 0:
+            stop.wait(delay)
+
+
+def call(metrics: NodeMetrics, fn, *args) -> Iterable[Frame]:  # type: ignore[no-untyped-def]
+    """Call ``process``/``flush`` and record its duration; returns a list or tuple."""
+    t0 = time.perf_counter_ns()
+    out = fn(*args)
+    if not isinstance(out, (list, tuple)):
+        out = list(out)
+    metrics.timed(time.perf_counter_ns() - t0)
+    return out
+
+
+def is_live(node: Node) -> bool:
+    return bool(getattr(node, "live", False))
+
+
+def is_paced(node: Node) -> bool:
+    return bool(getattr(node, "paced", False))

@@ -1,0 +1,263 @@
+"""Run a set of nodes (a partition) as threads connected by ZeroMQ PUSH/PULL sockets.
+
+Inside the partition, links are ``inproc://``. A node whose producers run elsewhere binds
+its ``endpoint`` (ipc:// or tcp://), and producers here connect to the ``endpoint`` of
+consumers that run elsewhere. The ``threads`` executor is one partition holding every
+node; the ``processes`` executor and ``streamser node --only`` run one partition per
+process. Each node owns one PULL socket and one PUSH socket per consumer (fan-out
+copies, fan-in merges in arrival order); high-water marks bound every queue.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import zmq
+
+from ..frames import Frame
+from ..graph import Graph
+from ..metrics import NodeMetrics
+from ..node import Node, Source
+from ..security import Curve
+from ..wire import EndOfStream, WireError, decode, encode, encode_eos
+from .common import DRAIN_SECONDS, Control, NodeFailed, Pacer, call, is_live, is_paced
+
+POLL_MS = 50
+LINGER_MS = 10_000
+
+
+class _Aborted(Exception):
+    pass
+
+
+def default_endpoint(graph: Graph, name: str) -> str:
+    """Where a node listens when its producers run in another process and YAML says nothing."""
+    return graph.nodes[name].endpoint or f"tcp://127.0.0.1:{5600 + list(graph.nodes).index(name)}"
+
+
+@dataclass
+class Wiring:
+    """The sockets of one node inside a partition."""
+
+    binds: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    producers: frozenset[str] = frozenset()
+
+
+def plan(graph: Graph, names: Iterable[str], run_id: str) -> dict[str, Wiring]:
+    """Endpoints each node of the partition binds and connects to."""
+    inside = set(names)
+    wiring = {}
+    for name in graph.nodes:
+        if name not in inside:
+            continue
+        spec = graph.nodes[name]
+        binds = []
+        if any(p in inside for p in spec.inputs):
+            binds.append(f"inproc://{run_id}/{name}")
+        if spec.endpoint or any(p not in inside for p in spec.inputs):
+            binds.append(default_endpoint(graph, name))
+        outputs = [f"inproc://{run_id}/{c}" if c in inside else default_endpoint(graph, c)
+                   for c in graph.consumers[name]]
+        wiring[name] = Wiring(binds, outputs, frozenset(spec.inputs))
+    return wiring
+
+
+class _NodeThread(threading.Thread):
+    def __init__(self, name: str, node: Node, wiring: Wiring, graph: Graph, ctx: zmq.Context,
+                 curve: Curve | None, control: Control) -> None:
+        super().__init__(name=f"streamser:{name}", daemon=True)
+        self.node_name, self.node, self.wiring = name, node, wiring
+        self.graph, self.ctx, self.curve, self.control = graph, ctx, curve, control
+        self.metrics = NodeMetrics()
+        self.error: BaseException | None = None
+        self.live = is_live(node)
+        self.pull: zmq.Socket | None = None
+        self.pushes: list[zmq.Socket] = []
+        self.monitors: list[tuple[zmq.Socket, zmq.Socket]] = []
+
+    # sockets -------------------------------------------------------------------------
+    def _open(self) -> None:
+        for endpoint in self.wiring.outputs:
+            sock = self.ctx.socket(zmq.PUSH)
+            sock.sndhwm = self.graph.queue
+            sock.linger = LINGER_MS
+            # queue only on established links: libzmq drops what sits on a link still
+            # connecting when the socket closes, so a fast file source could lose frames
+            sock.immediate = True
+            if endpoint.startswith("tcp://") and self.curve:
+                self.curve.client(sock)
+            if not endpoint.startswith("inproc://"):
+                self.monitors.append((sock, sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)))
+            sock.connect(endpoint)
+            self.pushes.append(sock)
+        if self.wiring.binds:
+            sock = self.ctx.socket(zmq.PULL)
+            sock.rcvhwm = self.graph.queue
+            sock.rcvtimeo = POLL_MS
+            sock.linger = 0
+            for endpoint in self.wiring.binds:
+                if endpoint.startswith("tcp://"):
+                    if self.curve:
+                        self.curve.server(sock)
+                    sock.maxmsgsize = self.graph.max_frame_bytes + 65536
+                try:
+                    sock.bind(endpoint)
+                except zmq.ZMQError as exc:
+                    raise RuntimeError(f"cannot bind {endpoint}: {exc}") from None
+            self.pull = sock
+
+    def _await_consumers(self) -> None:
+        """Keep the links to other processes open until each consumer hangs up.
+
+        libzmq does not reliably honour LINGER for messages still queued behind a full
+        peer when a socket closes, so after end of stream a node waits until every
+        consumer in another process has disconnected (it does so once it has read our
+        end-of-stream), instead of trusting LINGER.
+        """
+        deadline = time.monotonic() + LINGER_MS / 1000
+        for _, monitor in self.monitors:
+            while time.monotonic() < deadline and not self.control.abort.is_set():
+                if monitor.poll(POLL_MS):
+                    monitor.recv_multipart()  # the only event subscribed: disconnected
+                    break
+
+    def _close(self) -> None:
+        aborted = self.control.abort.is_set()
+        for sock, monitor in self.monitors:
+            sock.disable_monitor()
+            monitor.close(linger=0)
+        for sock in [*self.pushes, *([self.pull] if self.pull else [])]:
+            sock.close(linger=0 if aborted else None)
+
+    def _send(self, parts: list[Any], live: bool) -> None:
+        for sock in self.pushes:
+            while True:
+                try:
+                    sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+                    break
+                except zmq.Again:
+                    if live:
+                        self.metrics.dropped += 1
+                        break
+                    if self.control.abort.is_set():
+                        raise _Aborted from None
+                    sock.poll(POLL_MS, zmq.POLLOUT)
+
+    def _emit(self, frames: Iterable[Frame]) -> None:
+        for frame in frames:
+            self.metrics.frames_out += 1
+            self._send(encode(frame), self.live)
+
+    # loops ---------------------------------------------------------------------------
+    def _run_source(self, source: Source) -> None:
+        pacer = Pacer() if is_paced(source) else None
+        frames = iter(source.frames())
+        stop = self.control.stop
+        while not stop.is_set():
+            t0 = time.perf_counter_ns()
+            frame = next(frames, None)
+            if frame is None:
+                break
+            self.metrics.timed(time.perf_counter_ns() - t0)
+            if pacer:
+                pacer.wait(frame, stop)
+            self._emit((frame,))
+
+    def _run_node(self) -> None:
+        assert self.pull is not None
+        pull, metrics, node = self.pull, self.metrics, self.node
+        limit, producers = self.graph.max_frame_bytes, self.wiring.producers
+        finished: set[str] = set()
+        while finished != producers:
+            try:
+                parts = pull.recv_multipart(copy=False)
+            except zmq.Again:
+                if self.control.abort.is_set():
+                    raise _Aborted from None
+                continue
+            try:
+                msg = decode(parts, limit)
+            except WireError:
+                metrics.rejected += 1
+                continue
+            if isinstance(msg, EndOfStream):
+                if msg.sender in producers:
+                    finished.add(msg.sender)
+                else:
+                    metrics.rejected += 1
+                continue
+            metrics.frames_in += 1
+            self._emit(call(metrics, node.process, msg))
+            if self.control.abort.is_set():
+                raise _Aborted
+
+    def run(self) -> None:
+        try:
+            self._open()
+            self.node.start()
+            if isinstance(self.node, Source):
+                self._run_source(self.node)
+            else:
+                self._run_node()
+            self._emit(call(self.metrics, self.node.flush))
+            self._send(encode_eos(self.node_name), live=False)
+            self._await_consumers()
+        except _Aborted:
+            pass
+        except BaseException as exc:  # reported by the partition, which stops the run
+            self.error = exc
+        finally:
+            try:
+                self.node.stop()
+            except Exception as exc:
+                self.error = self.error or exc
+            self._close()
+
+
+def run_partition(graph: Graph, names: Iterable[str], control: Control,
+                  run_id: str | None = None) -> dict[str, dict[str, Any]]:
+    """Run the named nodes as threads until every one has finished, or stop is requested."""
+    names = [n for n in graph.nodes if n in set(names)]
+    wiring = plan(graph, names, run_id or uuid.uuid4().hex[:8])
+    ctx = zmq.Context()
+    curve = None
+    uses_tcp = any(e.startswith("tcp://") for w in wiring.values() for e in w.binds + w.outputs)
+    threads: list[_NodeThread] = []
+    try:
+        if graph.curve and uses_tcp:
+            curve = Curve(ctx, graph.curve)
+        for name in names:
+            try:
+                node = graph.nodes[name].build()
+            except Exception as exc:
+                raise NodeFailed(name, exc) from exc
+            threads.append(_NodeThread(name, node, wiring[name], graph, ctx, curve, control))
+        for t in threads:
+            t.start()
+        deadline = None
+        for t in threads:
+            while t.is_alive():
+                t.join(0.05)
+                failed = next((x for x in threads if x.error is not None), None)
+                if failed is not None:
+                    control.stop.set()
+                    control.abort.set()
+                if control.stop.is_set() and deadline is None:
+                    deadline = time.monotonic() + DRAIN_SECONDS
+                if deadline is not None and time.monotonic() > deadline:
+                    control.abort.set()
+        for t in threads:
+            if t.error is not None:
+                raise NodeFailed(t.node_name, t.error) from t.error
+    finally:
+        for t in threads:
+            t.join(1.0)
+        if curve:
+            curve.close()
+        if not any(t.is_alive() for t in threads):
+            ctx.term()  # a node stuck in its own code must not hang the exit
+    return {t.node_name: t.metrics.to_dict() for t in threads}

@@ -1,0 +1,331 @@
+"""Graph specs from YAML: overrides, validation with YAML line numbers, topology."""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import ValidationError
+
+from .frames import ANY
+from .node import Node, Params, Source
+from .registry import PluginError, load
+from .wire import DEFAULT_MAX_PAYLOAD_BYTES
+from .yamlfile import YamlError, load_with_lines
+
+GRAPH_KEYS = {"name": "graph name", "description": "free text", "nodes": "the nodes",
+              "queue": "high-water mark, frames per socket", "max_frame_bytes": "payload limit",
+              "curve": "CurveZMQ secret key file for tcp links"}
+NODE_KEYS = ("plugin", "input", "params", "endpoint")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem, rendered as one line."""
+
+    line: int
+    message: str
+    node: str | None = None
+    field: str | None = None
+
+    def render(self, file: str) -> str:
+        where = f"node '{self.node}': " if self.node else ""
+        what = f"{self.field}: " if self.field else ""
+        at = f"{file}:{self.line}" if self.line > 0 else file
+        return f"{at}: {where}{what}{self.message}"
+
+
+class GraphError(ValueError):
+    """A graph that failed validation; ``problems`` holds one line per problem."""
+
+    def __init__(self, file: str, problems: list[Problem]) -> None:
+        self.file, self.problems = file, problems
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return [p.render(self.file) for p in self.problems]
+
+
+@dataclass
+class NodeSpec:
+    name: str
+    plugin: str
+    cls: type[Node]
+    params: Params
+    inputs: tuple[str, ...] = ()
+    endpoint: str | None = None
+    out_kinds: frozenset[str] = frozenset()
+
+    @property
+    def is_source(self) -> bool:
+        return issubclass(self.cls, Source)
+
+    def build(self) -> Node:
+        return self.cls(self.params, self.name)
+
+
+@dataclass
+class Graph:
+    """A validated graph: nodes in topological order plus transport settings."""
+
+    name: str
+    nodes: dict[str, NodeSpec]
+    raw: dict[str, Any]
+    file: str = "<graph>"
+    queue: int = 64
+    max_frame_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    curve: str | None = None
+    consumers: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def sources(self) -> list[str]:
+        return [n for n, s in self.nodes.items() if s.is_source]
+
+    def to_json(self) -> str:
+        """The graph as JSON (valid YAML), for child processes and remote peers."""
+        return json.dumps(self.raw, indent=1)
+
+
+def load_graph(path: str | Path, sets: Iterable[str] = (), input: str | None = None,
+               events: str | None = None, realtime: bool = False) -> Graph:
+    """Read, override (``--set``, ``--input``, ``--events``, ``--realtime``) and validate."""
+    file = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise GraphError(file, [Problem(0, f"cannot read graph: {exc.strerror}")]) from None
+    try:
+        raw, lines = load_with_lines(text)
+    except YamlError as exc:
+        raise GraphError(file, [Problem(exc.line, str(exc))]) from None
+    return build_graph(raw, lines, file, sets=sets, input=input, events=events,
+                       realtime=realtime)
+
+
+def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
+                file: str = "<graph>", sets: Iterable[str] = (), input: str | None = None,
+                events: str | None = None, realtime: bool = False) -> Graph:
+    lines = lines or {}
+    raw = copy.deepcopy(raw)
+
+    def line(*path: str) -> int:
+        while path and path not in lines:
+            path = path[:-1]
+        return lines.get(path, 1)
+
+    if not isinstance(raw, dict) or not isinstance(raw.get("nodes"), dict) or not raw["nodes"]:
+        raise GraphError(file, [Problem(line("nodes"), "a graph needs a 'nodes' mapping "
+                                        "with at least one node", field="nodes")])
+    problems: list[Problem] = []
+    for key in raw:
+        if key not in GRAPH_KEYS:
+            problems.append(Problem(line(str(key)), f"unknown top-level key (allowed: "
+                                    f"{', '.join(GRAPH_KEYS)})", field=str(key)))
+    problems += _apply_overrides(raw, list(sets), input, events, line)
+    if realtime:
+        for body in raw["nodes"].values():
+            if isinstance(body, dict) and not body.get("input"):
+                body.setdefault("params", {})["realtime"] = True
+    specs: dict[str, NodeSpec] = {}
+    inputs_of: dict[str, tuple[str, ...]] = {}
+    for name, body in raw["nodes"].items():
+        name = str(name)
+        spec, node_inputs, errs = _node(name, body, line)
+        problems += errs
+        if spec is not None:
+            specs[name] = spec
+        inputs_of[name] = node_inputs
+    problems += _check_edges(specs, inputs_of, raw["nodes"], line)
+    if problems:
+        raise GraphError(file, problems)
+    order, cycle = _topological(specs, inputs_of)
+    if cycle:
+        raise GraphError(file, [Problem(line("nodes", cycle[-1], "input"),
+                                        "cycle: " + " -> ".join(cycle), cycle[-1], "input")])
+    for name in order:
+        spec = specs[name]
+        arriving = frozenset().union(*(specs[i].out_kinds for i in spec.inputs))
+        spec.out_kinds = spec.cls.output_kinds(spec.params, arriving)
+        for producer in spec.inputs:
+            bad = specs[producer].out_kinds - set(spec.cls.inputs)
+            if not specs[producer].out_kinds:
+                problems.append(Problem(line("nodes", name, "input"), f"'{producer}' "
+                                        f"({specs[producer].plugin}) has no output", name,
+                                        "input"))
+            elif bad and ANY not in spec.cls.inputs:
+                    problems.append(Problem(
+                        line("nodes", name, "input"), f"'{producer}' emits "
+                        f"{'/'.join(sorted(bad))} frames but {spec.plugin} accepts only "
+                        f"{'/'.join(spec.cls.inputs)}", name, "input"))
+    if problems:
+        raise GraphError(file, problems)
+    consumers = {n: [c for c in order if n in specs[c].inputs] for n in order}
+    settings = _settings(raw, line, file)
+    return Graph(name=str(raw.get("name", Path(file).stem)), nodes={n: specs[n] for n in order},
+                 raw=raw, file=file, consumers=consumers, **settings)
+
+
+def _settings(raw: dict[str, Any], line: Any, file: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, lo in (("queue", 1), ("max_frame_bytes", 1024)):
+        if key in raw:
+            value = raw[key]
+            if type(value) is not int or value < lo:
+                raise GraphError(file, [Problem(line(key), f"must be an integer >= {lo}",
+                                                field=key)])
+            out[key] = value
+    if raw.get("curve") is not None:
+        out["curve"] = str(raw["curve"])
+    return out
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _apply_overrides(raw: dict[str, Any], sets: list[str], input: str | None,
+                     events: str | None, line: Any) -> list[Problem]:
+    nodes = raw["nodes"]
+    problems = []
+    for item in sets:
+        target, eq, value = item.partition("=")
+        node, dot, param = target.partition(".")
+        if not eq or not dot or not param:
+            problems.append(Problem(0, f"--set {item}: expected node.param=value"))
+        elif node not in nodes or not isinstance(nodes[node], dict):
+            problems.append(Problem(0, f"--set {item}: no node named '{node}'"))
+        else:
+            params = nodes[node].setdefault("params", {})
+            if not isinstance(params, dict):
+                problems.append(Problem(line("nodes", node, "params"), "must be a mapping",
+                                        node, "params"))
+            else:
+                params[param] = _parse_value(value)
+    if input is not None:
+        sources = [n for n, b in nodes.items() if isinstance(b, dict) and not b.get("input")]
+        if len(sources) != 1:
+            problems.append(Problem(0, f"--input needs a graph with exactly one source, "
+                                    f"this one has {len(sources)}"))
+        else:
+            arg = input.partition(":")[2]
+            old = nodes[sources[0]]
+            if input.startswith("synth:"):
+                nodes[sources[0]] = {"plugin": "source.synth", "params": {"signal": arg}}
+            else:
+                block = (old.get("params") or {}).get("block")
+                params = {"path": input, **({"block": block} if block else {})}
+                nodes[sources[0]] = {"plugin": "source.file", "params": params}
+            if "endpoint" in old:
+                nodes[sources[0]]["endpoint"] = old["endpoint"]
+    if events is not None:
+        sinks = [n for n, b in nodes.items()
+                 if isinstance(b, dict) and b.get("plugin") == "sink.events"]
+        if not sinks:
+            problems.append(Problem(0, "--events needs a sink.events node in the graph"))
+        for n in sinks:
+            nodes[n].setdefault("params", {})["path"] = events
+    return problems
+
+
+def _node(name: str, body: Any, line: Any
+          ) -> tuple[NodeSpec | None, tuple[str, ...], list[Problem]]:
+    where = ("nodes", name)
+    if not isinstance(body, dict):
+        return None, (), [Problem(line(*where), "must be a mapping with 'plugin'", name)]
+    problems = [Problem(line(*where, str(k)), f"unknown key (allowed: {', '.join(NODE_KEYS)})",
+                        name, str(k)) for k in body if k not in NODE_KEYS]
+    raw_inputs = body.get("input", [])
+    if isinstance(raw_inputs, str):
+        raw_inputs = [raw_inputs]
+    if not isinstance(raw_inputs, list) or not all(isinstance(i, str) for i in raw_inputs):
+        problems.append(Problem(line(*where, "input"), "must be a node name or a list of names",
+                                name, "input"))
+        raw_inputs = []
+    if len(set(raw_inputs)) != len(raw_inputs):
+        problems.append(Problem(line(*where, "input"), "lists a node twice", name, "input"))
+    inputs = tuple(dict.fromkeys(raw_inputs))
+    endpoint = body.get("endpoint")
+    if endpoint is not None and not (isinstance(endpoint, str) and endpoint.split("://")[0]
+                                     in ("tcp", "ipc", "inproc") and "://" in endpoint):
+        problems.append(Problem(line(*where, "endpoint"), "must be tcp://HOST:PORT, "
+                                "ipc://PATH or inproc://NAME", name, "endpoint"))
+    plugin = body.get("plugin")
+    if not isinstance(plugin, str) or not plugin:
+        problems.append(Problem(line(*where), "missing 'plugin'", name, "plugin"))
+        return None, inputs, problems
+    try:
+        cls = load(plugin)
+    except PluginError as exc:
+        problems.append(Problem(line(*where, "plugin"), str(exc), name, "plugin"))
+        return None, inputs, problems
+    params_raw = body.get("params") or {}
+    if not isinstance(params_raw, dict):
+        problems.append(Problem(line(*where, "params"), "must be a mapping", name, "params"))
+        return None, inputs, problems
+    try:
+        params = cls.Params(**{str(k): v for k, v in params_raw.items()})
+    except ValidationError as exc:
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "params"
+            got = f" (got {err['input']!r})" if err["type"] != "missing" and key in params_raw \
+                else ""
+            problems.append(Problem(line(*where, "params", *map(str, err["loc"][:1])),
+                                    f"{err['msg']}{got}", name, f"params.{key}"))
+        return None, inputs, problems
+    spec = NodeSpec(name=name, plugin=plugin, cls=cls, params=params, inputs=inputs,
+                    endpoint=endpoint)
+    return spec, inputs, problems
+
+
+def _check_edges(specs: dict[str, NodeSpec], inputs_of: dict[str, tuple[str, ...]],
+                 nodes: dict[str, Any], line: Any) -> list[Problem]:
+    problems = []
+    for name, inputs in inputs_of.items():
+        where = line("nodes", name, "input")
+        for i in inputs:
+            if i not in nodes:
+                problems.append(Problem(where, f"unknown node '{i}'", name, "input"))
+            elif i == name:
+                problems.append(Problem(where, "a node cannot feed itself", name, "input"))
+        spec = specs.get(name)
+        if spec is None:
+            continue
+        if spec.is_source and inputs:
+            problems.append(Problem(where, f"{spec.plugin} is a source and takes no input",
+                                    name, "input"))
+        if not spec.is_source and not inputs:
+            problems.append(Problem(line("nodes", name), f"missing input: {spec.plugin} "
+                                    "needs 'input: NODE'", name, "input"))
+    return problems
+
+
+def _topological(specs: dict[str, NodeSpec], inputs_of: dict[str, tuple[str, ...]]
+                 ) -> tuple[list[str], list[str]]:
+    """Kahn's order of the nodes, and a cycle (as a closed path) if there is one."""
+    pending = {n: set(inputs_of[n]) for n in specs}
+    order: list[str] = []
+    ready = [n for n, deps in pending.items() if not deps]
+    while ready:
+        n = ready.pop(0)
+        order.append(n)
+        for m, deps in pending.items():
+            if n in deps:
+                deps.discard(n)
+                if not deps and m not in order and m not in ready:
+                    ready.append(m)
+    stuck = [n for n in specs if n not in order]
+    if not stuck:
+        return order, []
+    # walk back along inputs from a stuck node until a node repeats: that is the cycle
+    path, n = [], stuck[0]
+    while n not in path:
+        path.append(n)
+        n = next(i for i in inputs_of[n] if i in stuck)
+    cycle = path[path.index(n):] + [n]
+    return order, cycle[::-1]

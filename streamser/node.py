@@ -1,0 +1,103 @@
+"""The node API: params, ports, and four verbs (start, process, flush, stop).
+
+The base classes stay tiny on purpose: metrics, queues, transport and lifecycle
+belong to the executor around a node, not to the node.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterable, Iterator
+
+from pydantic import BaseModel, ConfigDict
+
+from .frames import ANY, Frame
+
+
+class Params(BaseModel):
+    """Base of every node's params. Declare fields with ``pydantic.Field(default,
+    ge=..., le=..., description="...")``: the description is the param's doc line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Node:
+    """A processing node. Subclasses set ``Params``, ``inputs`` and ``outputs``.
+
+    The first line of the class docstring is the plugin's one-line description.
+    """
+
+    Params: ClassVar[type[Params]] = Params
+    #: Frame kinds accepted on the input port (``"*"`` accepts any kind).
+    inputs: ClassVar[tuple[str, ...]] = (ANY,)
+    #: Frame kinds this node may emit.
+    outputs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, params: Params, name: str = "") -> None:
+        self.params = params
+        self.name = name
+
+    @classmethod
+    def output_kinds(cls, params: Params, input_kinds: frozenset[str]) -> frozenset[str]:
+        """Kinds emitted given the params and the kinds arriving (override if they vary)."""
+        return frozenset(cls.outputs)
+
+    def start(self) -> None:
+        """Acquire resources (files, devices, models). Called once before any frame."""
+
+    def process(self, frame: Frame) -> Iterable[Frame]:
+        """Consume one frame and return the frames it produces (possibly none)."""
+        return ()
+
+    def flush(self) -> Iterable[Frame]:
+        """End of stream on every input: emit what is still buffered."""
+        return ()
+
+    def stop(self) -> None:
+        """Release resources. Called once, also after an error or a stop signal."""
+
+
+class Source(Node):
+    """A node with no input that produces frames by itself."""
+
+    inputs: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def live(self) -> bool:
+        """A live source never waits for consumers: frames it cannot hand over are dropped
+        and counted. Sources with a ``realtime`` param are live when it is true."""
+        return bool(getattr(self.params, "realtime", False))
+
+    @property
+    def paced(self) -> bool:
+        """The executor releases each frame at its stream time (a device source that
+        blocks on its own clock says False)."""
+        return bool(getattr(self.params, "realtime", False))
+
+    def frames(self) -> Iterator[Frame]:
+        """Yield frames until the stream ends (or forever, for an endless source)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Unblock and end :meth:`frames` early (called from another thread on stop)."""
+
+
+def describe(cls: type[Node]) -> str:
+    """The one-line description of a plugin class (its docstring's first line)."""
+    doc = (cls.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else cls.__name__
+
+
+def param_table(cls: type[Node]) -> list[dict[str, Any]]:
+    """Name, type, default, range and doc of every param, for ``streamser inspect``."""
+    rows = []
+    for name, f in cls.Params.model_fields.items():
+        bounds = []
+        for m in f.metadata:
+            for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+                if getattr(m, attr, None) is not None:
+                    bounds.append(f"{sym} {getattr(m, attr)}")
+        ann = f.annotation
+        type_name = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+        rows.append({"name": name, "type": type_name,
+                     "default": "(required)" if f.is_required() else f.default,
+                     "range": ", ".join(bounds), "doc": f.description or ""})
+    return rows

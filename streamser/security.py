@@ -1,0 +1,60 @@
+"""CurveZMQ for tcp links: one deployment key pair, shared by the hosts of a graph.
+
+Every host holds the same secret key file (made by ``streamser keys``). Listening sockets
+act as CURVE servers with it, connecting sockets as clients with it, and a ZAP handler
+admits only clients that prove they hold that key, so links are encrypted and
+authenticated. Without a key file, tcp links are plain (bind 127.0.0.1 unless told).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
+
+
+class CurveError(RuntimeError):
+    pass
+
+
+def make_keys(directory: str | Path, name: str = "streamser") -> tuple[Path, Path]:
+    """Write ``NAME.key`` (public) and ``NAME.key_secret`` (secret, mode 600)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    public, secret = zmq.auth.create_certificates(str(directory), name)
+    Path(secret).chmod(0o600)
+    return Path(public), Path(secret)
+
+
+class Curve:
+    """Applies the deployment key pair to tcp sockets of one ZeroMQ context."""
+
+    def __init__(self, ctx: zmq.Context, secret_file: str | Path) -> None:
+        if not zmq.has("curve"):
+            raise CurveError("this libzmq was built without CURVE support")
+        try:
+            public, secret = zmq.auth.load_certificate(str(secret_file))
+        except (OSError, ValueError) as exc:
+            raise CurveError(f"cannot read CURVE key {secret_file}: {exc}") from None
+        if secret is None:
+            raise CurveError(f"{secret_file} holds no secret key (use the .key_secret file)")
+        self.public, self.secret = public, secret
+        self.auth = ThreadAuthenticator(ctx)
+        self.auth.start()
+        self.auth.configure_curve_callback("*", credentials_provider=self)
+
+    def callback(self, domain: str, client_key: bytes) -> bool:
+        """ZAP credentials check (``client_key`` is Z85): admit only the deployment key."""
+        return client_key == self.public
+
+    def server(self, sock: zmq.Socket) -> None:
+        sock.curve_secretkey, sock.curve_publickey = self.secret, self.public
+        sock.curve_server = True
+
+    def client(self, sock: zmq.Socket) -> None:
+        sock.curve_secretkey, sock.curve_publickey = self.secret, self.public
+        sock.curve_serverkey = self.public
+
+    def close(self) -> None:
+        self.auth.stop()
