@@ -16,6 +16,8 @@ class FileParams(Params):
     path: str = Field(description="Sound file to read (wav, flac, ogg; anything libsndfile "
                                   "reads).")
     block: int = Field(1024, ge=1, le=1 << 22, description="Samples per frame.")
+    duration: float | None = Field(None, gt=0, description="Seconds to read from the "
+                                   "start; the whole file when unset.")
     realtime: bool = Field(False, description="Pace frames at the file's sample rate (a live "
                                               "source: drops instead of waiting).")
     stream: str = Field("default", min_length=1, description="Stream id put on every frame.")
@@ -44,9 +46,10 @@ class FileSource(Source):
     def frames(self) -> Iterator[Frame]:
         f, p = self._file, self.params
         rate, pos, seq = f.samplerate, 0, 0
+        end = f.frames if p.duration is None else min(f.frames, round(p.duration * rate))
         meta = {"sample_rate": rate}
-        while True:
-            block = f.read(p.block, dtype="float32", always_2d=True)
+        while pos < end:
+            block = f.read(min(p.block, end - pos), dtype="float32", always_2d=True)
             if not len(block):
                 return
             mono = block[:, 0].copy() if block.shape[1] == 1 else \
