@@ -193,20 +193,6 @@ def _apply_overrides(raw: dict[str, Any], sets: list[str], input: str | None,
                      events: str | None, line: Any) -> list[Problem]:
     nodes = raw["nodes"]
     problems = []
-    for item in sets:
-        target, eq, value = item.partition("=")
-        node, dot, param = target.partition(".")
-        if not eq or not dot or not param:
-            problems.append(Problem(0, f"--set {item}: expected node.param=value"))
-        elif node not in nodes or not isinstance(nodes[node], dict):
-            problems.append(Problem(0, f"--set {item}: no node named '{node}'"))
-        else:
-            params = nodes[node].setdefault("params", {})
-            if not isinstance(params, dict):
-                problems.append(Problem(line("nodes", node, "params"), "must be a mapping",
-                                        node, "params"))
-            else:
-                params[param] = _parse_value(value)
     if input is not None:
         sources = [n for n, b in nodes.items() if isinstance(b, dict) and not b.get("input")]
         if len(sources) != 1:
@@ -223,6 +209,20 @@ def _apply_overrides(raw: dict[str, Any], sets: list[str], input: str | None,
                 nodes[sources[0]] = {"plugin": "source.file", "params": params}
             if "endpoint" in old:
                 nodes[sources[0]]["endpoint"] = old["endpoint"]
+    for item in sets:
+        target, eq, value = item.partition("=")
+        node, dot, param = target.partition(".")
+        if not eq or not dot or not param:
+            problems.append(Problem(0, f"--set {item}: expected node.param=value"))
+        elif node not in nodes or not isinstance(nodes[node], dict):
+            problems.append(Problem(0, f"--set {item}: no node named '{node}'"))
+        else:
+            params = nodes[node].setdefault("params", {})
+            if not isinstance(params, dict):
+                problems.append(Problem(line("nodes", node, "params"), "must be a mapping",
+                                        node, "params"))
+            else:
+                params[param] = _parse_value(value)
     if events is not None:
         sinks = [n for n, b in nodes.items()
                  if isinstance(b, dict) and b.get("plugin") == "sink.events"]
