@@ -69,7 +69,7 @@ def _wait(procs: dict[str, subprocess.Popen[bytes]], control: Control) -> str | 
     """Wait for every child; on stop, SIGTERM them and SIGKILL what outlives the drain."""
     deadline = None
     failed = None
-    while any(p.poll() is None for p in procs.values()):
+    while [p.poll() for p in procs.values()].count(None):  # poll every child, each round
         if failed is None:
             failed = next((n for n, p in procs.items()
                            if p.returncode not in (None, 0)), None)
