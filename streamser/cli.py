@@ -52,20 +52,40 @@ def _finish(metrics: dict[str, dict[str, Any]], metrics_file: str | None, quiet:
         Console(stderr=True).print(render_table(metrics))
 
 
+def _show_progress(control: Control, done: threading.Event) -> None:
+    """A progress bar of stream time per source (terminal only; endless sources count up)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(),
+               TextColumn("{task.completed:.1f}/{task.fields[of]} s audio"), TimeElapsedColumn())
+    with Progress(*columns, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+        while not done.wait(0.2):
+            for name, pos in list(control.position.items()):
+                if name not in tasks:
+                    total = control.total.get(name)
+                    tasks[name] = bar.add_task(name, total=total,
+                                               of=f"{total:.1f}" if total else "∞")
+                bar.update(tasks[name], completed=pos)
+
+
 def _run(graph: Graph, executor: str, transport: str, names: list[str] | None,
          metrics_file: str | None, quiet: bool) -> None:
     control = Control()
     _install_signals(control)
+    done = threading.Event()
+    if not quiet and sys.stderr.isatty() and (executor != "processes" or names):
+        threading.Thread(target=_show_progress, args=(control, done), daemon=True).start()
     try:
         if names is None:
             metrics = run(graph, executor, control, transport)
         else:
             from .executors.sockets import run_partition
             metrics = run_partition(graph, names, control)
-    except NodeFailed as exc:
+    except (NodeFailed, OSError) as exc:
         fail(str(exc))
-    except OSError as exc:
-        fail(str(exc))
+    finally:
+        done.set()
     _finish(metrics, metrics_file, quiet)
 
 

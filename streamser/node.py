@@ -76,6 +76,10 @@ class Source(Node):
         """Yield frames until the stream ends (or forever, for an endless source)."""
         raise NotImplementedError
 
+    def length(self) -> float | None:
+        """Seconds of stream this source will produce, if known (for progress bars)."""
+        return None
+
     def close(self) -> None:
         """Unblock and end :meth:`frames` early (called from another thread on stop)."""
 

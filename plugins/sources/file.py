@@ -58,6 +58,11 @@ class FileSource(Source):
             pos += len(mono)
             seq += 1
 
+    def length(self) -> float:
+        f, duration = self._file, self.params.duration
+        return f.frames / f.samplerate if duration is None else min(duration, f.frames /
+                                                                    f.samplerate)
+
     def stop(self) -> None:
         if getattr(self, "_file", None) is not None:
             self._file.close()

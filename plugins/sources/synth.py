@@ -33,6 +33,9 @@ class SynthSource(Source):
     outputs = ("audio",)
     params: SynthParams
 
+    def length(self) -> float | None:
+        return self.params.duration
+
     def frames(self) -> Iterator[Frame]:
         p = self.params
         rate, amp = p.sample_rate, 10 ** (p.level_db / 20)

@@ -28,12 +28,26 @@ class Control:
     def __init__(self) -> None:
         self.stop = threading.Event()
         self.abort = threading.Event()
+        #: Per source: stream seconds produced so far, and the total (None: endless).
+        self.position: dict[str, float] = {}
+        self.total: dict[str, float | None] = {}
+
+    def produced(self, source: str, frame: Frame) -> None:
+        self.position[source] = frame_end(frame)
 
     def request_stop(self) -> None:
         """First call stops gracefully; a second call aborts."""
         if self.stop.is_set():
             self.abort.set()
         self.stop.set()
+
+
+def frame_end(frame: Frame) -> float:
+    """Stream time just after the frame's last sample."""
+    rate = frame.meta.get("sample_rate")
+    if frame.kind == "audio" and rate:
+        return frame.t + frame.data.shape[0] / rate
+    return frame.t
 
 
 class Pacer:
@@ -45,11 +59,7 @@ class Pacer:
     def wait(self, frame: Frame, stop: threading.Event) -> None:
         if self.t0 is None:
             self.t0 = time.monotonic()
-        end = frame.t
-        rate = frame.meta.get("sample_rate")
-        if frame.kind == "audio" and rate:
-            end += frame.data.shape[0] / rate
-        delay = self.t0 + end - time.monotonic()
+        delay = self.t0 + frame_end(frame) - time.monotonic()
         if delay > 0:
             stop.wait(delay)
 

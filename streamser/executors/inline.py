@@ -48,6 +48,7 @@ def run_inline(graph: Graph, control: Control) -> dict[str, dict[str, Any]]:
             src = nodes[name]
             assert isinstance(src, Source)
             iters[name] = iter(src.frames())
+            control.total[name] = src.length()
             if is_paced(src):
                 pacers[name] = Pacer()
         while iters and not control.stop.is_set():
@@ -60,6 +61,7 @@ def run_inline(graph: Graph, control: Control) -> dict[str, dict[str, Any]]:
                     finish(name)
                     continue
                 metrics[name].timed(time.perf_counter_ns() - t0)
+                control.produced(name, frame)
                 if name in pacers:
                     pacers[name].wait(frame, control.stop)
                 emit(name, [frame])

@@ -58,7 +58,7 @@ def plan(graph: Graph, names: Iterable[str], run_id: str) -> dict[str, Wiring]:
         binds = []
         if any(p in inside for p in spec.inputs):
             binds.append(f"inproc://{run_id}/{name}")
-        if spec.endpoint or any(p not in inside for p in spec.inputs):
+        if spec.inputs and (spec.endpoint or any(p not in inside for p in spec.inputs)):
             binds.append(default_endpoint(graph, name))
         outputs = [f"inproc://{run_id}/{c}" if c in inside else default_endpoint(graph, c)
                    for c in graph.consumers[name]]
@@ -85,8 +85,8 @@ class _NodeThread(threading.Thread):
             sock = self.ctx.socket(zmq.PUSH)
             sock.sndhwm = self.graph.queue
             sock.linger = LINGER_MS
-            # queue only on established links: libzmq drops what sits on a link still
-            # connecting when the socket closes, so a fast file source could lose frames
+            # queue only on established links: a live source drops (and counts) instead
+            # of piling frames up for a consumer that is not there yet
             sock.immediate = True
             if endpoint.startswith("tcp://") and self.curve:
                 self.curve.client(sock)
@@ -156,6 +156,7 @@ class _NodeThread(threading.Thread):
     def _run_source(self, source: Source) -> None:
         pacer = Pacer() if is_paced(source) else None
         frames = iter(source.frames())
+        self.control.total[self.node_name] = source.length()
         stop = self.control.stop
         while not stop.is_set():
             t0 = time.perf_counter_ns()
@@ -163,6 +164,7 @@ class _NodeThread(threading.Thread):
             if frame is None:
                 break
             self.metrics.timed(time.perf_counter_ns() - t0)
+            self.control.produced(self.node_name, frame)
             if pacer:
                 pacer.wait(frame, stop)
             self._emit((frame,))
