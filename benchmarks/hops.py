@@ -139,10 +139,21 @@ def chain(hops: int, frames: int, report: Path, queue: int) -> dict[str, Any]:
     return {"name": f"hops-{hops}", "queue": queue, "nodes": nodes}
 
 
+def make_importable() -> None:
+    """Let this process and the executor's children (`python -m streamser node`, which
+    inherit the environment) import ``hops:DiscardSink``."""
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if str(HERE) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), *filter(None, paths)])
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+
+
 def run_once(name: str, hops: int, frames: int, queue: int, workdir: Path) -> dict[str, Any]:
     from streamser.executors import run
     from streamser.graph import build_graph
 
+    make_importable()
     executor, transport = TRANSPORTS[name]
     report = workdir / f"{name}-{hops}-{time.monotonic_ns()}.json"
     graph = build_graph(chain(hops, frames, report, queue))
@@ -186,9 +197,17 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    import subprocess
+
     import numpy
     import zmq
-    return {"nproc": os.cpu_count(), "cpu": model or platform.processor(),
+    try:
+        commit = subprocess.run(["git", "-C", str(HERE), "describe", "--always", "--dirty"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {"commit": commit or "unknown", "nproc": os.cpu_count(),
+            "cpu": model or platform.processor(),
             "python": platform.python_version(), "platform": platform.platform(),
             "numpy": numpy.__version__, "pyzmq": zmq.__version__,
             "libzmq": zmq.zmq_version()}
@@ -235,12 +254,6 @@ def main(argv: list[str] | None = None) -> int:
     if any(t not in TRANSPORTS for t in names) or args.frames < 100:
         ap.error("unknown transport or --frames < 100")
 
-    # child processes (`python -m streamser node`) must import hops:DiscardSink too
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])])
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
-
     runs: list[dict[str, Any]] = []
     rows = []
     with tempfile.TemporaryDirectory(prefix="streamser-hops-") as tmp:
@@ -258,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(summarise(name, mine))
 
     info = machine()
-    print(f"# {info['cpu']}, nproc {info['nproc']}, Python {info['python']}, "
+    print(f"# streamser {info['commit']}; {info['cpu']}, nproc {info['nproc']}, "
+          f"Python {info['python']}, "
           f"pyzmq {info['pyzmq']} (libzmq {info['libzmq']}), numpy {info['numpy']}; "
           f"{args.frames} frames x {BLOCK} float32 samples, H={HOPS[0]} vs H={HOPS[1]}, "
           f"queue {args.queue}, median of {REPEATS}")

@@ -18,7 +18,8 @@ from .yamlfile import YamlError, load_with_lines
 
 GRAPH_KEYS = {"name": "graph name", "description": "free text", "nodes": "the nodes",
               "queue": "high-water mark, frames per socket", "max_frame_bytes": "payload limit",
-              "curve": "CurveZMQ secret key file for tcp links"}
+              "curve": "CurveZMQ secret key file for tcp links",
+              "pin_threads": "run a partition's node threads on one core (default true)"}
 NODE_KEYS = ("plugin", "input", "params", "endpoint")
 
 
@@ -78,6 +79,7 @@ class Graph:
     queue: int = 64
     max_frame_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     curve: str | None = None
+    pin_threads: bool = True
     consumers: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -179,6 +181,11 @@ def _settings(raw: dict[str, Any], line: Any, file: str) -> dict[str, Any]:
             out[key] = value
     if raw.get("curve") is not None:
         out["curve"] = str(raw["curve"])
+    if "pin_threads" in raw:
+        if not isinstance(raw["pin_threads"], bool):
+            raise GraphError(file, [Problem(line("pin_threads"), "must be true or false",
+                                            field="pin_threads")])
+        out["pin_threads"] = raw["pin_threads"]
     return out
 
 

@@ -179,6 +179,7 @@ def test_malformed_messages_are_dropped_and_counted(tmp_path, cry_clip) -> None:
         [good.replace(b"float32", b"object"), b"\0" * 8192],   # object dtype (pickle)
         [b'{"v": 1, "ctl": "eos", "from": "intruder"}'],       # eos from a stranger
         [b"\xff\xfe not json", b"x"],
+        [rng.randbytes(16)],                                   # a forged in-process ticket
     ]
     ctx = zmq.Context.instance()
     push = ctx.socket(zmq.PUSH)

@@ -1,6 +1,6 @@
 """Run a set of nodes (a partition) as threads connected by ZeroMQ PUSH/PULL sockets.
 
-Inside the partition, links are ``inproc://``. A node whose producers run elsewhere binds
+Inside the partition, links are ``inproc://`` and carry frames by reference. A node whose producers run elsewhere binds
 its ``endpoint`` (ipc:// or tcp://), and producers here connect to the ``endpoint`` of
 consumers that run elsewhere. The ``threads`` executor is one partition holding every
 node; the ``processes`` executor and ``streamser node --only`` run one partition per
@@ -9,6 +9,9 @@ copies, fan-in merges in arrival order); high-water marks bound every queue.
 """
 from __future__ import annotations
 
+import itertools
+import os
+import secrets
 import threading
 import time
 import uuid
@@ -29,8 +32,35 @@ POLL_MS = 50
 LINGER_MS = 10_000
 
 
+NOBLOCK = int(zmq.NOBLOCK)
+
+
 class _Aborted(Exception):
     pass
+
+
+class Handoff:
+    """Frames between threads of one process travel by reference: the inproc message is
+    a 16-byte ticket (a random per-run prefix and a counter) redeemed here once.
+
+    No encoding, no copy. A ticket that is unknown (forged, or sent twice) is rejected
+    like any malformed message.
+    """
+
+    TICKET_BYTES = 16
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_bytes(8)
+        self._count = itertools.count()
+        self._frames: dict[bytes, Frame] = {}
+
+    def put(self, frame: Frame) -> bytes:
+        ticket = self._prefix + next(self._count).to_bytes(8, "little")
+        self._frames[ticket] = frame
+        return ticket
+
+    def take(self, ticket: bytes) -> Frame | None:
+        return self._frames.pop(ticket, None)
 
 
 def default_endpoint(graph: Graph, name: str) -> str:
@@ -68,15 +98,19 @@ def plan(graph: Graph, names: Iterable[str], run_id: str) -> dict[str, Wiring]:
 
 class _NodeThread(threading.Thread):
     def __init__(self, name: str, node: Node, wiring: Wiring, graph: Graph, ctx: zmq.Context,
-                 curve: Curve | None, control: Control) -> None:
+                 curve: Curve | None, control: Control, handoff: Handoff,
+                 cpu: int | None = None) -> None:
         super().__init__(name=f"streamser:{name}", daemon=True)
         self.node_name, self.node, self.wiring = name, node, wiring
         self.graph, self.ctx, self.curve, self.control = graph, ctx, curve, control
         self.metrics = NodeMetrics()
         self.error: BaseException | None = None
         self.live = is_live(node)
+        self.cpu = cpu
+        self.handoff = handoff
         self.pull: zmq.Socket | None = None
         self.pushes: list[zmq.Socket] = []
+        self.local: list[bool] = []  # per push socket: an inproc link
         self.monitors: list[tuple[zmq.Socket, zmq.Socket]] = []
 
     # sockets -------------------------------------------------------------------------
@@ -94,6 +128,7 @@ class _NodeThread(threading.Thread):
                 self.monitors.append((sock, sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)))
             sock.connect(endpoint)
             self.pushes.append(sock)
+            self.local.append(endpoint.startswith("inproc://"))
         if self.wiring.binds:
             sock = self.ctx.socket(zmq.PULL)
             sock.rcvhwm = self.graph.queue
@@ -133,24 +168,36 @@ class _NodeThread(threading.Thread):
         for sock in [*self.pushes, *([self.pull] if self.pull else [])]:
             sock.close(linger=0 if aborted else None)
 
-    def _send(self, parts: list[Any], live: bool) -> None:
-        for sock in self.pushes:
-            while True:
-                try:
-                    sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
-                    break
-                except zmq.Again:
-                    if live:
-                        self.metrics.dropped += 1
-                        break
-                    if self.control.abort.is_set():
-                        raise _Aborted from None
-                    sock.poll(POLL_MS, zmq.POLLOUT)
+    def _deliver(self, sock: zmq.Socket, message: list[Any], live: bool) -> bool:
+        """Hand one message to a link: a live node drops when it is full, others wait."""
+        while True:
+            try:
+                sock.send_multipart(message, flags=NOBLOCK, copy=False)
+                return True
+            except zmq.Again:
+                if live:
+                    self.metrics.dropped += 1
+                    return False
+                if self.control.abort.is_set():
+                    raise _Aborted from None
+                sock.poll(POLL_MS, zmq.POLLOUT)
 
     def _emit(self, frames: Iterable[Frame]) -> None:
         for frame in frames:
             self.metrics.frames_out += 1
-            self._send(encode(frame), self.live)
+            wire = None
+            for sock, local in zip(self.pushes, self.local):
+                if local:  # same process: the frame itself travels, by reference
+                    ticket = self.handoff.put(frame)
+                    if not self._deliver(sock, [ticket], self.live):
+                        self.handoff.take(ticket)
+                else:
+                    wire = wire or encode(frame)
+                    self._deliver(sock, wire, self.live)
+
+    def _end_stream(self) -> None:
+        for sock in self.pushes:
+            self._deliver(sock, encode_eos(self.node_name), live=False)
 
     # loops ---------------------------------------------------------------------------
     def _run_source(self, source: Source) -> None:
@@ -176,16 +223,22 @@ class _NodeThread(threading.Thread):
         finished: set[str] = set()
         while finished != producers:
             try:
-                parts = pull.recv_multipart(copy=False)
+                parts = pull.recv_multipart()
             except zmq.Again:
                 if self.control.abort.is_set():
                     raise _Aborted from None
                 continue
-            try:
-                msg = decode(parts, limit)
-            except WireError:
-                metrics.rejected += 1
-                continue
+            if len(parts) == 1 and len(parts[0]) == Handoff.TICKET_BYTES:
+                msg = self.handoff.take(parts[0])
+                if msg is None:
+                    metrics.rejected += 1
+                    continue
+            else:
+                try:
+                    msg = decode(parts, limit)
+                except WireError:
+                    metrics.rejected += 1
+                    continue
             if isinstance(msg, EndOfStream):
                 if msg.sender in producers:
                     finished.add(msg.sender)
@@ -200,13 +253,15 @@ class _NodeThread(threading.Thread):
     def run(self) -> None:
         try:
             self._open()
-            self.node.start()
+            self.node.start()  # before pinning: thread pools a node starts stay free
+            if self.cpu is not None:
+                os.sched_setaffinity(0, {self.cpu})  # 0: this thread only
             if isinstance(self.node, Source):
                 self._run_source(self.node)
             else:
                 self._run_node()
             self._emit(call(self.metrics, self.node.flush))
-            self._send(encode_eos(self.node_name), live=False)
+            self._end_stream()
             self._await_consumers()
         except _Aborted:
             pass
@@ -220,10 +275,24 @@ class _NodeThread(threading.Thread):
             self._close()
 
 
+def _shared_cpu(graph: Graph, threads: int) -> int | None:
+    """The core all node threads of a partition share, or None to leave them free.
+
+    Only one thread runs Python at a time (the GIL); spread over cores, node threads
+    hand the GIL across cores on every hop, which costs about twice as much per hop as
+    on one core (docs/performance.md). ``pin_threads: false`` in the graph turns it off.
+    """
+    if not graph.pin_threads or threads < 2 or not hasattr(os, "sched_setaffinity"):
+        return None
+    return max(os.sched_getaffinity(0))
+
+
 def run_partition(graph: Graph, names: Iterable[str], control: Control,
                   run_id: str | None = None) -> dict[str, dict[str, Any]]:
     """Run the named nodes as threads until every one has finished, or stop is requested."""
     names = [n for n in graph.nodes if n in set(names)]
+    cpu = _shared_cpu(graph, len(names))
+    handoff = Handoff()
     wiring = plan(graph, names, run_id or uuid.uuid4().hex[:8])
     ctx = zmq.Context()
     curve = None
@@ -237,7 +306,8 @@ def run_partition(graph: Graph, names: Iterable[str], control: Control,
                 node = graph.nodes[name].build()
             except Exception as exc:
                 raise NodeFailed(name, exc) from exc
-            threads.append(_NodeThread(name, node, wiring[name], graph, ctx, curve, control))
+            threads.append(_NodeThread(name, node, wiring[name], graph, ctx, curve, control,
+                                       handoff, cpu))
         for t in threads:
             t.start()
         deadline = None
