@@ -1,4 +1,22 @@
-"""Frames: the one thing that flows between nodes."""
+"""Frames: the one thing that flows between nodes.
+
+Conventions per kind (``t`` is always stream time in seconds, derived from sample counts):
+
+- ``audio``: ``(n,)`` float32 mono; meta ``sample_rate``.
+- ``features``: ``(n_frames, dims)`` float32; ``t`` = start of the first row's window;
+  meta ``sample_rate``, ``hop``, ``win`` (seconds), ``names`` (optional column names).
+- ``patch``: ``(rows, dims)`` float32 (96 x 64 for VGGish); ``t`` = start of its first row.
+- ``scores``: ``(n_classes,)`` float32 probabilities; meta ``labels``.
+- ``vad``: ``(n,)`` float32 per-VAD-frame activity in [0, 1]; meta ``hop``.
+- ``event``: empty float32 payload; meta is the event object itself (``event``,
+  ``stream``, ``t``, ``emitted_at``, ...), as the robot consumes it.
+
+Every derived frame carries meta ``upto``: the stream time just after the last audio
+sample that went into it, so a node that raises an event knows its ``emitted_at``.
+An audio or features frame with meta ``gap: true`` starts a new segment after missing
+audio (a VAD gate dropped some): stateful nodes reset that stream's state.
+State is kept per ``stream`` id, so one node can serve many robots.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,0 +1,1 @@
+"""Feature nodes F1-F5: audio in, frame-level features out (streaming == offline)."""

@@ -1,0 +1,1 @@
+"""Voice/sound activity detectors: gate or annotate audio."""

@@ -1,0 +1,1 @@
+"""Pure-numpy streaming DSP (no streamser imports): framing, filterbanks, features."""
