@@ -50,6 +50,9 @@ def render_table(metrics: dict[str, dict[str, Any]]) -> Any:
     for col in ("node", "in", "out", "dropped", "rejected", "mean µs", "p99 µs"):
         table.add_column(col, justify="left" if col == "node" else "right")
     for name, m in metrics.items():
+        if not m:  # a process that was killed before it could report
+            table.add_row(name, *["-"] * 6)
+            continue
         table.add_row(name, str(m["frames_in"]), str(m["frames_out"]), str(m["dropped"]),
                       str(m["rejected"]), f"{m['mean_us']:.1f}", f"{m['p99_us']:.1f}")
     return table
