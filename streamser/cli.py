@@ -195,6 +195,7 @@ def plugins_cmd() -> None:
 def inspect_cmd(plugin: str) -> None:
     """Show a plugin's description, port kinds and params with defaults and ranges."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from .node import describe, param_table
@@ -203,7 +204,7 @@ def inspect_cmd(plugin: str) -> None:
     except PluginError as exc:
         fail(str(exc), EXIT_INVALID)
     console = Console()
-    console.print(f"[bold]{plugin}[/bold]: {describe(cls)}")
+    console.print(f"[bold]{escape(plugin)}[/bold]: {escape(describe(cls))}")
     console.print(f"  class:   {cls.__module__}:{cls.__qualname__}")
     console.print(f"  inputs:  {', '.join(cls.inputs) or '(none: a source)'}")
     console.print(f"  outputs: {', '.join(cls.outputs) or '(none: a sink)'}")
@@ -211,9 +212,9 @@ def inspect_cmd(plugin: str) -> None:
     for col in ("name", "type", "default", "range", "description"):
         table.add_column(col)
     for row in param_table(cls):
-        table.add_row(row["name"], row["type"], repr(row["default"])
-                      if row["default"] != "(required)" else row["default"],
-                      row["range"], row["doc"])
+        default = row["default"] if row["default"] == "(required)" else repr(row["default"])
+        table.add_row(*(escape(str(v)) for v in (row["name"], row["type"], default,
+                                                   row["range"], row["doc"])))
     console.print(table)
 
 
@@ -245,3 +246,40 @@ def keys_cmd(directory: str, name: str) -> None:
     from .security import make_keys
     public, secret = make_keys(directory, name)
     click.echo(f"wrote {public} and {secret} (keep the secret file private)")
+
+
+@main.command("devices")
+def devices_cmd() -> None:
+    """List audio input devices (index, name, input channels, default rate)."""
+    from .devices import AudioUnavailable, input_devices
+    try:
+        devices = input_devices()
+    except AudioUnavailable as exc:
+        fail(str(exc))
+    if not devices:
+        click.echo("no audio input devices found")
+    for d in devices:
+        click.echo(f"{d.index:>3}  {d.name}  ({d.channels} ch, {d.default_rate:g} Hz)")
+
+
+@main.command("monitor")
+@click.argument("endpoint")
+@click.option("--topic", "topics", multiple=True, help="Topic (publishing node name) to "
+              "show; every topic when none. Repeatable.")
+@click.option("--seconds", type=click.FloatRange(min=0), help="Exit after this long.")
+@click.option("--once", is_flag=True, help="Print one snapshot after --seconds (default 1) "
+              "instead of updating in place.")
+@click.option("--curve", type=click.Path(exists=True, dir_okay=False),
+              help="CurveZMQ secret key file of the publisher.")
+def monitor_cmd(endpoint: str, topics: tuple[str, ...], seconds: float | None, once: bool,
+                curve: str | None) -> None:
+    """Show a running graph's level, VAD, scores and events from its sink.zmq ENDPOINT."""
+    from pydantic import ValidationError
+
+    from .monitor import monitor
+    try:
+        monitor(endpoint, list(topics), seconds, once, curve)
+    except ValidationError as exc:
+        fail(f"{endpoint}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}", EXIT_INVALID)
+    except RuntimeError as exc:
+        fail(str(exc))
