@@ -56,18 +56,31 @@ class FramedFeatures(Node):
     def start(self) -> None:
         self._streams: dict[str, StreamState] = {}
 
-    def _state(self, frame: Frame) -> StreamState:
+    def _segment(self, frame: Frame) -> tuple[StreamState, list[Frame]]:
+        """This stream's state; a gap or rate change starts a new segment, and the old
+        segment's held-back rows are emitted first."""
         rate = int(frame.meta.get("sample_rate") or 0)
         if self.required_rate and rate != self.required_rate:
             raise ValueError(f"{self.name}: needs {self.required_rate} Hz audio, got {rate} Hz "
                              "(put a resample node before it)")
         st = self._streams.get(frame.stream)
-        if st is None or frame.meta.get("gap") or st.sample_rate != rate:
-            win, hop = self.window(rate)
-            st = StreamState(Framer(win, hop), origin=frame.t, sample_rate=rate)
-            st.extra["gap"] = bool(frame.meta.get("gap"))  # told downstream once
-            self._streams[frame.stream] = st
-        return st
+        if st is not None and not frame.meta.get("gap") and st.sample_rate == rate:
+            return st, []
+        tail = self._tail(frame.stream, st) if st is not None else []
+        win, hop = self.window(rate)
+        new = StreamState(Framer(win, hop), origin=frame.t, sample_rate=rate,
+                          seq=st.seq if st is not None else 0)
+        new.extra["gap"] = bool(frame.meta.get("gap"))  # told downstream once
+        self._streams[frame.stream] = new
+        return new, tail
+
+    def _tail(self, stream: str, st: StreamState) -> list[Frame]:
+        rows = self.finish(st)
+        if rows is None or not len(rows):
+            return []
+        emitted = st.extra.get("emitted", 0)
+        st.extra["emitted"] = emitted + len(rows)
+        return [self._frame(st, rows, emitted, stream)]
 
     def _frame(self, st: StreamState, rows: np.ndarray, first: int, stream: str) -> Frame:
         win, hop = st.framer.win, st.framer.hop
@@ -86,21 +99,13 @@ class FramedFeatures(Node):
         return out
 
     def process(self, frame: Frame) -> list[Frame]:
-        st = self._state(frame)
+        st, out = self._segment(frame)
         emitted = st.extra.get("emitted", 0)
-        frames = st.framer.push(frame.data)
-        rows = self.compute(frames, st)
-        if not len(rows):
-            return []
-        st.extra["emitted"] = emitted + len(rows)
-        return [self._frame(st, rows, emitted, frame.stream)]
+        rows = self.compute(st.framer.push(frame.data), st)
+        if len(rows):
+            st.extra["emitted"] = emitted + len(rows)
+            out.append(self._frame(st, rows, emitted, frame.stream))
+        return out
 
     def flush(self) -> list[Frame]:
-        out = []
-        for stream, st in self._streams.items():
-            rows = self.finish(st)
-            if rows is not None and len(rows):
-                emitted = st.extra.get("emitted", 0)
-                st.extra["emitted"] = emitted + len(rows)
-                out.append(self._frame(st, rows, emitted, stream))
-        return out
+        return [f for stream, st in self._streams.items() for f in self._tail(stream, st)]
