@@ -1,6 +1,6 @@
 """LLD front-ends F3 (features.lld45) and F4 (features.is09) on real audio: streaming ==
 one block, F3 against librosa, F4's F0 against librosa.pyin and F4 against openSMILE's
-IS09_emotion.conf. Run with ``-s`` to see the measured figures (docs/features-lld.md)."""
+IS09_emotion.conf. Run with ``-s`` to see the measured figures (docs/features.md)."""
 from __future__ import annotations
 
 import csv
