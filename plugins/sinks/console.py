@@ -1,6 +1,7 @@
 """sink.console: a one-line human summary per frame on standard error."""
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -33,7 +34,7 @@ class ConsoleSink(Node):
     def format(frame: Frame) -> str:
         head = f"[{frame.stream} {frame.t:9.3f}s] {frame.kind:<8}"
         if frame.kind == "event":
-            return f"{head} {frame.meta}"
+            return f"{head} {json.dumps(frame.meta)}"
         x = np.asarray(frame.data, dtype=np.float64)
         if frame.kind == "audio" and x.size:
             rms = float(np.sqrt(np.mean(x * x)))
