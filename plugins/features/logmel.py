@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamser.dsp.mel import apply_filterbank, mel_matrix
+from streamser.dsp.mel import Filterbank, mel_matrix
 from streamser.dsp.spectrum import periodic_hann, rfft_frames
 
 from .base import FramedFeatures, StreamState
@@ -26,11 +26,11 @@ class LogMel(FramedFeatures):
     def start(self) -> None:
         super().start()
         self._window = periodic_hann(WIN)
-        self._mel = mel_matrix(N_MELS, N_FFT, RATE, FMIN, FMAX)
+        self._mel = Filterbank(mel_matrix(N_MELS, N_FFT, RATE, FMIN, FMAX))
 
     def window(self, sample_rate: int) -> tuple[int, int]:
         return WIN, HOP
 
     def compute(self, frames: np.ndarray, state: StreamState) -> np.ndarray:
         magnitude = np.abs(rfft_frames(frames, self._window, N_FFT))
-        return np.log(apply_filterbank(magnitude, self._mel) + LOG_OFFSET)
+        return np.log(self._mel(magnitude) + LOG_OFFSET)

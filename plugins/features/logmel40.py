@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from streamser.dsp.mel import apply_filterbank, mel_matrix
+from streamser.dsp.mel import Filterbank, mel_matrix
 from streamser.dsp.spectrum import periodic_hann, power_fs
 from streamser.node import Params
 
@@ -45,13 +45,13 @@ class LogMel40(FramedFeatures):
     def start(self) -> None:
         super().start()
         self._window = periodic_hann(WIN)
-        self._mel = mel_matrix(N_MELS, N_FFT, RATE, FMIN, FMAX)
+        self._mel = Filterbank(mel_matrix(N_MELS, N_FFT, RATE, FMIN, FMAX))
 
     def window(self, sample_rate: int) -> tuple[int, int]:
         return WIN, HOP
 
     def compute(self, frames: np.ndarray, state: StreamState) -> np.ndarray:
-        power = apply_filterbank(power_fs(frames, self._window, N_FFT), self._mel)
+        power = self._mel(power_fs(frames, self._window, N_FFT))
         level = 10 * np.log10(power + POWER_FLOOR)
         lo, hi = self.params.floor_db, self.params.ceil_db
         return np.clip((level - lo) / (hi - lo), 0.0, 1.0)

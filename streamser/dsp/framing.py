@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 
 class Framer:
@@ -35,8 +35,8 @@ class Framer:
             x, self._skip = x[drop:], self._skip - drop
         buf = np.concatenate((self._buf, x)) if len(self._buf) else x
         n = 0 if len(buf) < self.win else 1 + (len(buf) - self.win) // self.hop
-        frames = sliding_window_view(buf, self.win)[::self.hop][:n] if n else \
-            np.zeros((0, self.win), np.float32)
+        step = buf.strides[0]
+        frames = as_strided(buf, (n, self.win), (self.hop * step, step), writeable=False)
         start = n * self.hop
         if start > len(buf):  # hop > win: the next frame starts beyond what we hold
             self._skip = start - len(buf)
