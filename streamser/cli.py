@@ -280,6 +280,7 @@ def monitor_cmd(endpoint: str, topics: tuple[str, ...], seconds: float | None, o
     try:
         monitor(endpoint, list(topics), seconds, once, curve)
     except ValidationError as exc:
-        fail(f"{endpoint}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}", EXIT_INVALID)
+        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        fail(f"{endpoint}: {message}", EXIT_INVALID)
     except RuntimeError as exc:
         fail(str(exc))

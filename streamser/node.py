@@ -81,7 +81,9 @@ class Source(Node):
         return None
 
     def close(self) -> None:
-        """Unblock and end :meth:`frames` early (called from another thread on stop)."""
+        """End :meth:`frames` early. Called from another thread (or a signal handler) when
+        a stop is requested: keep it quick and thread-safe, e.g. set an Event that the
+        waiting loop in ``frames`` polls."""
 
 
 def describe(cls: type[Node]) -> str:

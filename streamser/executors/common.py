@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ..frames import Frame
 from ..metrics import NodeMetrics
@@ -31,6 +31,13 @@ class Control:
         #: Per source: stream seconds produced so far, and the total (None: endless).
         self.position: dict[str, float] = {}
         self.total: dict[str, float | None] = {}
+        self._closers: list[Callable[[], None]] = []
+
+    def on_stop(self, close: Callable[[], None]) -> None:
+        """Call ``close`` (a source's ``close``) when a stop is requested."""
+        self._closers.append(close)
+        if self.stop.is_set():
+            close()
 
     def produced(self, source: str, frame: Frame) -> None:
         self.position[source] = frame_end(frame)
@@ -40,6 +47,8 @@ class Control:
         if self.stop.is_set():
             self.abort.set()
         self.stop.set()
+        for close in self._closers:  # unblock sources waiting on a device or a socket
+            close()
 
 
 def frame_end(frame: Frame) -> float:

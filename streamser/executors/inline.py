@@ -48,6 +48,7 @@ def run_inline(graph: Graph, control: Control) -> dict[str, dict[str, Any]]:
             src = nodes[name]
             assert isinstance(src, Source)
             iters[name] = iter(src.frames())
+            control.on_stop(src.close)
             control.total[name] = src.length()
             if is_paced(src):
                 pacers[name] = Pacer()

@@ -203,6 +203,7 @@ class _NodeThread(threading.Thread):
     def _run_source(self, source: Source) -> None:
         pacer = Pacer() if is_paced(source) else None
         frames = iter(source.frames())
+        self.control.on_stop(source.close)
         self.control.total[self.node_name] = source.length()
         stop = self.control.stop
         while not stop.is_set():
@@ -316,7 +317,7 @@ def run_partition(graph: Graph, names: Iterable[str], control: Control,
                 t.join(0.05)
                 failed = next((x for x in threads if x.error is not None), None)
                 if failed is not None:
-                    control.stop.set()
+                    control.request_stop()
                     control.abort.set()
                 if control.stop.is_set() and deadline is None:
                     deadline = time.monotonic() + DRAIN_SECONDS
