@@ -25,7 +25,7 @@ A detector subclass says how long its frames are and decides each frame
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -90,6 +90,9 @@ class VadNode(Node):
     inputs = ("audio",)
     outputs = ("audio",)
     params: VadParams
+    #: The detector applies ``highpass`` itself (in the frequency domain) instead of
+    #: hearing the audio through the shared time-domain FIR.
+    own_highpass: ClassVar[bool] = False
 
     def frame_size(self, rate: int) -> int:
         """Samples per VAD frame at ``rate``; raise ValueError for a rate it cannot take."""
@@ -147,7 +150,8 @@ class VadNode(Node):
             cutoff = self.params.highpass
             st = VadStream(rate=rate, size=size, origin=frame.t,
                            detector=self.new_detector(rate),
-                           highpass=HighPass(cutoff, rate) if cutoff else None,
+                           highpass=HighPass(cutoff, rate)
+                           if cutoff and not self.own_highpass else None,
                            hang_frames=round(self.params.hangover * rate / size),
                            pending=np.zeros(0, np.float32),
                            gap=st is not None or bool(frame.meta.get("gap")),
