@@ -48,15 +48,18 @@ class FileSource(Source):
         rate, pos, seq = f.samplerate, 0, 0
         end = f.frames if p.duration is None else min(f.frames, round(p.duration * rate))
         meta = {"sample_rate": rate}
+        chunk = max(p.block, rate)  # libsndfile calls cost per call: read ~1 s at a time
         while pos < end:
-            block = f.read(min(p.block, end - pos), dtype="float32", always_2d=True)
-            if not len(block):
+            data = f.read(min(chunk - chunk % p.block or p.block, end - pos), dtype="float32",
+                          always_2d=True)
+            if not len(data):
                 return
-            mono = block[:, 0].copy() if block.shape[1] == 1 else \
-                block.mean(axis=1, dtype=np.float32)
-            yield Frame("audio", mono, t=pos / rate, seq=seq, stream=p.stream, meta=meta)
-            pos += len(mono)
-            seq += 1
+            mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+            for i in range(0, len(mono), p.block):
+                block = mono[i:i + p.block].copy()
+                yield Frame("audio", block, t=pos / rate, seq=seq, stream=p.stream, meta=meta)
+                pos += len(block)
+                seq += 1
 
     def length(self) -> float:
         f, duration = self._file, self.params.duration
