@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from streamser.frames import Frame
+from streamser.node import Node
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("STREAMSER_DATA", ROOT.parent / "shared" / "data"))
@@ -43,6 +47,25 @@ def cli(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess[st
         [str(TESTS), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, "-m", "streamser", *args], capture_output=True,
                           text=True, timeout=timeout, env=env, **kw)
+
+
+def feed(node: Node, x: np.ndarray, rate: int, sizes: list[int], t0: float = 0.0,
+         gap: bool = False, flush: bool = True) -> list[Frame]:
+    """Push ``x`` in blocks of ``sizes`` (cycled) starting at stream time ``t0``, the first
+    one marked as a gap when ``gap``, then flush; return every output frame."""
+    out, pos, i = [], 0, 0
+    while pos < len(x):
+        n = sizes[i % len(sizes)]
+        meta = {"sample_rate": rate, **({"gap": True} if gap and pos == 0 else {})}
+        out += node.process(Frame("audio", x[pos:pos + n], t=t0 + pos / rate, seq=i,
+                                  meta=meta))
+        pos, i = pos + n, i + 1
+    return out + list(node.flush()) if flush else out
+
+
+def rows(frames: list[Frame]) -> np.ndarray:
+    """The payloads of feature frames, stacked."""
+    return np.concatenate([f.data for f in frames])
 
 
 def free_port() -> int:

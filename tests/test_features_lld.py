@@ -18,9 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import uniform_filter1d
 
-from conftest import DATA, data_file
+from conftest import DATA, data_file, feed, rows
 from streamser.dsp.lld import CenteredFir, DeltaStack, next_pow2, samples
-from streamser.frames import Frame
 from streamser.node import Node
 from streamser.plugins.features.is09 import LLDS, Is09
 from streamser.plugins.features.lld45 import NAMES, Lld45
@@ -57,26 +56,11 @@ def make(cls: type[Node], **params: Any) -> Node:
     return node
 
 
-def feed(node: Node, x: np.ndarray, rate: int, sizes: list[int], t0: float = 0.0,
-         gap: bool = False) -> list[Frame]:
-    """Push ``x`` in blocks of ``sizes`` (cycled), the first marked as a gap when ``gap``."""
-    out, pos, i = [], 0, 0
-    while pos < len(x):
-        n = sizes[i % len(sizes)]
-        meta = {"sample_rate": rate, **({"gap": True} if gap and pos == 0 else {})}
-        out += node.process(Frame("audio", x[pos:pos + n], t=t0 + pos / rate, seq=i,
-                                  meta=meta))
-        pos, i = pos + n, i + 1
-    return out
 
 
 def offline(cls: type[Node], x: np.ndarray, rate: int, **params: Any) -> np.ndarray:
     node = make(cls, **params)
-    return rows(feed(node, x, rate, [len(x)]) + list(node.flush()))
-
-
-def rows(frames: list[Frame]) -> np.ndarray:
-    return np.concatenate([f.data for f in frames])
+    return rows(feed(node, x, rate, [len(x)]))
 
 
 def table(title: str, header: list[str], lines: list[list[Any]]) -> None:
@@ -97,7 +81,7 @@ def test_any_blocks_equal_one_block(cls: type[Node], sizes: list[int]) -> None:
     x, rate = load(CRIES[0])
     x = x[:rate // 2] if min(sizes) < 50 else x[:rate]   # 1-sample blocks: 0.5 s
     node = make(cls)
-    frames = feed(node, x, rate, sizes) + list(node.flush())
+    frames = feed(node, x, rate, sizes)
     whole = offline(cls, x, rate)
     assert np.array_equal(rows(frames), whole)
     hop = frames[0].meta["hop"]
@@ -112,8 +96,8 @@ def test_gap_restarts_segment(cls: type[Node]) -> None:
     x, rate = load(CRIES[0])
     a, b = x[:rate // 2], x[rate:rate + rate // 2]
     node = make(cls)
-    before = feed(node, a, rate, [999])
-    out = feed(node, b, rate, [700], t0=3.0, gap=True) + list(node.flush())
+    before = feed(node, a, rate, [999], flush=False)
+    out = feed(node, b, rate, [700], t0=3.0, gap=True)
     tail = [f for f in out if f.t < 3.0]  # rows held back for deltas, emitted at the gap
     after = [f for f in out if f.t >= 3.0]
     assert np.array_equal(rows(before + tail), offline(cls, a, rate))

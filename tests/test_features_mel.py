@@ -16,7 +16,7 @@ import soxr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamser.frames import Frame
+from conftest import feed, rows
 from streamser.node import Node
 from streamser.plugins.features.logmel import LogMel
 from streamser.plugins.features.logmel40 import LogMel40
@@ -36,24 +36,6 @@ def make(cls: type[Node], **params: Any) -> Node:
     node = cls(cls.Params(**params), "test")
     node.start()
     return node
-
-
-def feed(node: Node, x: np.ndarray, rate: int, sizes: list[int], t0: float = 0.0,
-         gap: bool = False, flush: bool = True) -> list[Frame]:
-    """Push ``x`` in blocks of ``sizes`` (cycled) starting at stream time ``t0``, the first
-    one marked as a gap when ``gap``, then flush; return every output frame."""
-    out, pos, i = [], 0, 0
-    while pos < len(x):
-        n = sizes[i % len(sizes)]
-        meta = {"sample_rate": rate, **({"gap": True} if gap and pos == 0 else {})}
-        out += node.process(Frame("audio", x[pos:pos + n], t=t0 + pos / rate, seq=i,
-                                  meta=meta))
-        pos, i = pos + n, i + 1
-    return out + list(node.flush()) if flush else out
-
-
-def rows(frames: list[Frame]) -> np.ndarray:
-    return np.concatenate([f.data for f in frames])
 
 
 # ---- independent references ---------------------------------------------------------

@@ -9,7 +9,8 @@ import soundfile as sf
 import soxr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_features_mel import feed, make, vggish_logmel
+from conftest import feed
+from test_features_mel import make, vggish_logmel
 
 from streamser.executors import run
 from streamser.frames import Frame
