@@ -8,8 +8,8 @@ One graph holds every node: donateacry clips (8 kHz), joined into one temporary 
 so that the run is one continuous stream like a microphone's, are resampled to 16 kHz
 and fan out to each VAD and feature node (F1 runs behind vad.energy in annotate mode,
 then window.patch, as in the robot's chain). The inline executor runs it; each node's
-``cpu_s`` (time inside process/flush, the runtime's own metric) is divided by the
-seconds of audio. The table shows the median over repeated whole runs, so the rows of
+``cpu_s`` (the thread CPU time of its process/flush calls, the runtime's own metric: not
+inflated by preemption on a shared machine) is divided by the seconds of audio. The table shows the median over repeated whole runs, so the rows of
 one repeat share one run. The goal chain (resample + vad.energy + logmel + patch) is
 also run alone in each repeat, as the robot runs it: with ten nodes sharing the CPU's
 caches every node costs more than it does alone.
@@ -66,7 +66,7 @@ def main() -> None:
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data"))
     ap.add_argument("--clips", type=int, default=20, help="donateacry clips to join")
     ap.add_argument("--block", type=int, default=1024, help="samples per source frame")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", help="write the results as JSON")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()

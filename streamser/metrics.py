@@ -18,14 +18,17 @@ class NodeMetrics:
     dropped: int = 0    # frames a live node could not hand to a full queue
     rejected: int = 0   # malformed, truncated or oversized messages received
     calls: int = 0
-    total_ns: int = 0
+    total_ns: int = 0   # wall time inside the node
+    cpu_ns: int = 0     # CPU time of the calling thread inside the node
     _sample: array = field(default_factory=lambda: array("d"), repr=False)
     _rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
 
-    def timed(self, ns: int) -> None:
-        """Record one process()/flush() duration (reservoir-sampled for the p99)."""
+    def timed(self, ns: int, cpu_ns: int = 0) -> None:
+        """Record one process()/flush() call: its wall duration (reservoir-sampled for
+        the p99) and the CPU time it used (excludes waiting, preemption, steal)."""
         self.calls += 1
         self.total_ns += ns
+        self.cpu_ns += cpu_ns
         if len(self._sample) < _RESERVOIR:
             self._sample.append(ns / 1e3)
         else:
@@ -39,7 +42,8 @@ class NodeMetrics:
         return {"frames_in": self.frames_in, "frames_out": self.frames_out,
                 "dropped": self.dropped, "rejected": self.rejected,
                 "mean_us": round(self.total_ns / self.calls / 1e3, 3) if self.calls else 0.0,
-                "p99_us": round(p99, 3), "cpu_s": round(self.total_ns / 1e9, 6)}
+                "p99_us": round(p99, 3), "wall_s": round(self.total_ns / 1e9, 6),
+                "cpu_s": round(self.cpu_ns / 1e9, 6)}
 
 
 def render_table(metrics: dict[str, dict[str, Any]]) -> Any:

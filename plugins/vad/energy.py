@@ -81,12 +81,13 @@ class EnergyVad(VadNode):
         p = self.params
         seconds = p.frame_ms / 1000
         rise, fall = p.floor_rise * seconds, 1 - math.exp(-seconds / p.floor_fall)
-        power = np.abs(np.fft.rfft(frames * detector.window, axis=1)) ** 2
-        energy = 10 * np.log10(np.einsum("nk,k->n", power, detector.weights) + 1e-10)
-        raw = np.empty(len(energy), bool)
+        spectrum = np.fft.rfft(frames * detector.window, axis=1)
+        power = spectrum.real ** 2 + spectrum.imag ** 2
+        energy = (10 * np.log10(np.einsum("nk,k->n", power, detector.weights) + 1e-10)).tolist()
         floor = energy[0] if detector.db is None else detector.db
-        for i, e in enumerate(energy.tolist()):
+        raw = []
+        for e in energy:
             floor = floor + fall * (e - floor) if e < floor else min(floor + rise, e)
-            raw[i] = e > floor + p.threshold_db and e > p.min_db
+            raw.append(e > floor + p.threshold_db and e > p.min_db)
         detector.db = float(floor)
-        return raw
+        return np.array(raw, bool)

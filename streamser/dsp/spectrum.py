@@ -17,7 +17,7 @@ def rfft_frames(frames: np.ndarray, window: np.ndarray, n_fft: int) -> np.ndarra
     windowed frame's DTFT sampled at ``k * rate / n_fft``: the same numbers as every
     ``m``-th bin of an ``m * n_fft``-point FFT, not a spectrum of a truncated frame.
     """
-    x = np.asarray(frames, dtype=np.float64) * window
+    x = frames * window  # float64 window: the product is float64
     win = x.shape[1]
     if win > n_fft:
         folds = -(-win // n_fft)

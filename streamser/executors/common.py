@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from ..frames import Frame
 from ..metrics import NodeMetrics
@@ -75,12 +75,21 @@ class Pacer:
 
 def call(metrics: NodeMetrics, fn, *args) -> Iterable[Frame]:  # type: ignore[no-untyped-def]
     """Call ``process``/``flush`` and record its duration; returns a list or tuple."""
-    t0 = time.perf_counter_ns()
+    t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
     out = fn(*args)
     if not isinstance(out, (list, tuple)):
         out = list(out)
-    metrics.timed(time.perf_counter_ns() - t0)
+    metrics.timed(time.perf_counter_ns() - t0, time.thread_time_ns() - c0)
     return out
+
+
+def next_frame(metrics: NodeMetrics, frames: Iterator[Frame]) -> Frame | None:
+    """A source's next frame (None at the end), timed like :func:`call`."""
+    t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
+    frame = next(frames, None)
+    if frame is not None:
+        metrics.timed(time.perf_counter_ns() - t0, time.thread_time_ns() - c0)
+    return frame
 
 
 def is_live(node: Node) -> bool:

@@ -1,14 +1,13 @@
 """The inline executor: one thread, direct calls, depth-first (MCU-like boards, tests)."""
 from __future__ import annotations
 
-import time
 from typing import Any, Iterator
 
 from ..frames import Frame
 from ..graph import Graph
 from ..metrics import NodeMetrics
 from ..node import Node, Source
-from .common import Control, NodeFailed, Pacer, call, is_paced
+from .common import Control, NodeFailed, Pacer, call, is_paced, next_frame
 
 
 def run_inline(graph: Graph, control: Control) -> dict[str, dict[str, Any]]:
@@ -55,13 +54,11 @@ def run_inline(graph: Graph, control: Control) -> dict[str, dict[str, Any]]:
         while iters and not control.stop.is_set():
             for name in list(iters):
                 current = name
-                t0 = time.perf_counter_ns()
-                frame = next(iters[name], None)
+                frame = next_frame(metrics[name], iters[name])
                 if frame is None:
                     del iters[name]
                     finish(name)
                     continue
-                metrics[name].timed(time.perf_counter_ns() - t0)
                 control.produced(name, frame)
                 if name in pacers:
                     pacers[name].wait(frame, control.stop)

@@ -26,7 +26,8 @@ from ..metrics import NodeMetrics
 from ..node import Node, Source
 from ..security import Curve
 from ..wire import EndOfStream, WireError, decode, encode, encode_eos
-from .common import DRAIN_SECONDS, Control, NodeFailed, Pacer, call, is_live, is_paced
+from .common import (DRAIN_SECONDS, Control, NodeFailed, Pacer, call, is_live, is_paced,
+                     next_frame)
 
 POLL_MS = 50
 LINGER_MS = 10_000
@@ -207,11 +208,9 @@ class _NodeThread(threading.Thread):
         self.control.total[self.node_name] = source.length()
         stop = self.control.stop
         while not stop.is_set():
-            t0 = time.perf_counter_ns()
-            frame = next(frames, None)
+            frame = next_frame(self.metrics, frames)
             if frame is None:
                 break
-            self.metrics.timed(time.perf_counter_ns() - t0)
             self.control.produced(self.node_name, frame)
             if pacer:
                 pacer.wait(frame, stop)
