@@ -19,6 +19,8 @@ class StreamState:
     origin: float = 0.0          # stream time of sample 0 of this segment
     sample_rate: int = 0
     seq: int = 0
+    emitted: int = 0             # rows emitted in this segment
+    gap: bool = False            # the segment follows a gap; told downstream once
     extra: dict[str, Any] = field(default_factory=dict)  # subclass state (delta history...)
 
 
@@ -70,7 +72,7 @@ class FramedFeatures(Node):
         win, hop = self.window(rate)
         new = StreamState(Framer(win, hop), origin=frame.t, sample_rate=rate,
                           seq=st.seq if st is not None else 0)
-        new.extra["gap"] = bool(frame.meta.get("gap"))  # told downstream once
+        new.gap = bool(frame.meta.get("gap"))
         self._streams[frame.stream] = new
         return new, tail
 
@@ -78,9 +80,8 @@ class FramedFeatures(Node):
         rows = self.finish(st)
         if rows is None or not len(rows):
             return []
-        emitted = st.extra.get("emitted", 0)
-        st.extra["emitted"] = emitted + len(rows)
-        return [self._frame(st, rows, emitted, stream)]
+        st.emitted += len(rows)
+        return [self._frame(st, rows, st.emitted - len(rows), stream)]
 
     def _frame(self, st: StreamState, rows: np.ndarray, first: int, stream: str) -> Frame:
         win, hop = st.framer.win, st.framer.hop
@@ -90,8 +91,8 @@ class FramedFeatures(Node):
         names = self.column_names()
         if names:
             meta["names"] = names
-        if st.extra.pop("gap", False):
-            meta["gap"] = True
+        if st.gap:
+            meta["gap"], st.gap = True, False
         out = Frame("features", np.ascontiguousarray(rows, dtype=np.float32),
                     t=st.origin + first * hop / st.sample_rate, seq=st.seq, stream=stream,
                     meta=meta)
@@ -100,11 +101,10 @@ class FramedFeatures(Node):
 
     def process(self, frame: Frame) -> list[Frame]:
         st, out = self._segment(frame)
-        emitted = st.extra.get("emitted", 0)
         rows = self.compute(st.framer.push(frame.data), st)
         if len(rows):
-            st.extra["emitted"] = emitted + len(rows)
-            out.append(self._frame(st, rows, emitted, frame.stream))
+            st.emitted += len(rows)
+            out.append(self._frame(st, rows, st.emitted - len(rows), frame.stream))
         return out
 
     def flush(self) -> list[Frame]:
