@@ -284,3 +284,12 @@ def monitor_cmd(endpoint: str, topics: tuple[str, ...], seconds: float | None, o
         fail(f"{endpoint}: {message}", EXIT_INVALID)
     except RuntimeError as exc:
         fail(str(exc))
+
+
+def _add_train_commands() -> None:
+    from .train.commands import eval_cmd, models_cmd, train_cmd
+    for command in (train_cmd, eval_cmd, models_cmd):
+        main.add_command(command)
+
+
+_add_train_commands()

@@ -1,0 +1,145 @@
+"""The papers' tables redone on our data: runs each row's cross-validation and renders
+the markdown of docs/results.md.
+
+Usage::
+
+    python benchmarks/tables.py [--corpus emodb|donateacry|all] [--only ROW] [--force]
+                                [--results results/] [--markdown FILE]
+
+Each row is one command, ``streamser train RECIPE --cv [--set ...] --json
+results/CORPUS/ROW.json``, printed under its table; rows whose JSON exists are not run
+again unless ``--force``. The markdown is rendered from the JSON files alone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Row:
+    table: str
+    key: str
+    label: str
+    recipe: str
+    sets: tuple[str, ...] = ()
+    paper: str = ""
+
+    def command(self, corpus: str, results: Path) -> list[str]:
+        cmd = ["streamser", "train", f"configs/train/{corpus}/{self.recipe}.yaml", "--cv"]
+        for s in self.sets:
+            cmd += ["--set", s]
+        return cmd + ["--json", str(results / corpus / f"{self.key}.json"), "-q"]
+
+
+M1 = "Table 2 (M1, attention-gate LSTM)"
+M2 = "Table III (M2, DBL-MM)"
+M3 = "M3 (attention BLSTM-CTC)"
+M4 = "M4 (VGGish-style CNN + BiLSTM + attention)"
+M5 = "M5 (SAE-CNN + BLSTM + attention)"
+BASE = "Baselines"
+
+ROWS = (
+    Row(M1, "lstm", "LSTM (standard)", "lstm", (), "baby corpus F1 0.885; FAU-Aibo UA 59.4"),
+    Row(M1, "gru", "GRU (standard)", "gru"),
+    Row(M1, "agate_d1", "attention-gate LSTM, depth 1", "agate", ("model.hparams.depth=1",)),
+    Row(M1, "agate_d2", "attention-gate LSTM, depth 2", "agate", ("model.hparams.depth=2",),
+        "baby corpus F1 0.940; FAU-Aibo UA 62.5"),
+    Row(M1, "agate_d3", "attention-gate LSTM, depth 3", "agate", ("model.hparams.depth=3",)),
+    Row(M2, "dblmm", "DBL-MM (log-mel + LLD)", "dblmm", (), "EMO-DB WA 84.87, UA 83.35"),
+    Row(M2, "dblmm_logmel", "log-mel branch alone", "dblmm", ("model.hparams.branches=[0]",),
+        "EMO-DB WA 80.80, UA 78.37"),
+    Row(M2, "dblmm_lld", "LLD branch alone", "dblmm", ("model.hparams.branches=[1]",),
+        "EMO-DB WA 73.14, UA 70.05"),
+    Row(M3, "ctc_none", "BLSTM-CTC, no attention", "ctc", ("model.hparams.attention=none",)),
+    Row(M3, "ctc_local", "local attention", "ctc", ("model.hparams.attention=local",)),
+    Row(M3, "ctc_component", "component attention", "ctc",
+        ("model.hparams.attention=component",), "IEMOCAP UA 67.0, WA 69.0; FAU-Aibo UA 42.9"),
+    Row(M3, "ctc_quantum", "quantum attention", "ctc", ("model.hparams.attention=quantum",)),
+    Row(M4, "vggish", "without data balance", "vggish", ("train.balance=false",),
+        "BAUM-1s 44.09; CHEAVD2.0 41.37"),
+    Row(M4, "vggish_balance", "with data balance", "vggish", ("train.balance=true",),
+        "BAUM-1s 47.27; CHEAVD2.0 43.42"),
+    Row(M5, "sae", "SAE-CNN + BLSTM + attention", "sae", (), "EMO-DB WA 77.97"),
+    Row(BASE, "svm", "SVM on utterance statistics (IS09 LLDs)", "svm"),
+    Row(BASE, "majority", "majority class", "svm", ("model.arch=majority",)),
+)
+CORPORA = {"emodb": "leave-one-speaker-out, 8 speakers", "donateacry": "5-fold group k-fold"}
+
+
+def run_row(row: Row, corpus: str, results: Path, force: bool) -> None:
+    out = results / corpus / f"{row.key}.json"
+    recipe = ROOT / "configs/train" / corpus / f"{row.recipe}.yaml"
+    if not recipe.is_file() or (out.is_file() and not force):
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = row.command(corpus, results)
+    print("$", shlex.join(cmd), file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, "-m", "streamser", *cmd[1:]], cwd=ROOT, check=True)
+
+
+def pct(summary: dict, key: str) -> str:
+    return f"{100 * summary[key]:.1f} ± {100 * summary[key + '_std']:.1f}"
+
+
+def render(corpus: str, results: Path) -> str:
+    lines = [f"### {corpus} ({CORPORA[corpus]})", ""]
+    commands = []
+    for table in dict.fromkeys(r.table for r in ROWS):
+        rows = [r for r in ROWS if r.table == table
+                and (results / corpus / f"{r.key}.json").is_file()]
+        if not rows:
+            continue
+        first = json.loads((results / corpus / f"{rows[0].key}.json").read_text())["cv"]
+        labels = first["labels"]
+        per_class = corpus != "emodb"
+        head = "| model | UA % | WA % | s/epoch |" + ("".join(f" {lab} |" for lab in labels)
+                                                    if per_class else "") + " paper |"
+        lines += [f"**{table}**", "", head, "|" + "---|" * (head.count("|") - 1)]
+        for r in rows:
+            cv = json.loads((results / corpus / f"{r.key}.json").read_text())["cv"]
+            spe = f"{cv['seconds_per_epoch']:.2f}" if cv.get("seconds_per_epoch") else "–"
+            cells = "".join(f" {100 * v:.0f} |" if v is not None else " – |"
+                            for v in cv["per_class_recall_pooled"].values()) if per_class else ""
+            lines.append(f"| {r.label} | {pct(cv, 'ua')} | {pct(cv, 'wa')} | {spe} |{cells} "
+                         f"{r.paper or ''} |")
+            commands.append(shlex.join(r.command(corpus, Path("results"))))
+        lines.append("")
+    lines += ["Commands (one per row, from the repository root):", "", "```"]
+    return "\n".join(lines + commands + ["```", ""])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", choices=[*CORPORA, "all"], default="all")
+    ap.add_argument("--only", action="append", help="row key(s) to run (default: all)")
+    ap.add_argument("--force", action="store_true", help="rerun rows that have results")
+    ap.add_argument("--render-only", action="store_true", help="run nothing, render only")
+    ap.add_argument("--results", default=str(ROOT / "results"))
+    ap.add_argument("--markdown", help="write the rendered tables to this file")
+    args = ap.parse_args()
+    results = Path(args.results)
+    corpora = list(CORPORA) if args.corpus == "all" else [args.corpus]
+    if not args.render_only:
+        by_key = {r.key: r for r in ROWS}
+        unknown = set(args.only or ()) - set(by_key)
+        if unknown:
+            ap.error(f"unknown row(s) {sorted(unknown)}; rows: {', '.join(by_key)}")
+        for corpus in corpora:
+            for row in [by_key[k] for k in args.only] if args.only else ROWS:
+                run_row(row, corpus, results, args.force)
+    text = "\n".join(render(c, results) for c in corpora)
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""``streamser train``, ``streamser eval`` and ``streamser models``.
+
+Importing this module imports neither torch nor scikit-learn: the commands load them
+when they run, and say which extra to install when they are missing.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+DEFAULT_FRONTENDS: dict[str, dict[str, Any]] = {
+    "dblmm": {"features": [{"plugin": "features.logmel"}, {"plugin": "features.lld45"}]},
+    "blstm_ctc": {"features": [{"plugin": "features.logmel40"}]},
+    "vggish_lstm": {"features": [{"plugin": "features.logmel"}], "patch": {"hop": 0.48}},
+    "sae_blstm": {"features": [{"plugin": "features.spec256"}]},
+}
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _need(module: str, extra: str) -> None:
+    import importlib.util
+    if importlib.util.find_spec(module) is None:
+        _fail(f"{module} is not installed: pip install 'streamser[{extra}]'")
+
+
+class Progress:
+    """One rich progress bar for a training run: fold, stage, epoch, loss, validation UA."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Progress:
+        if not self.quiet:
+            from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bar
+            self._bar = Bar(TextColumn("{task.description}"), BarColumn(),
+                            TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                            transient=True, console=_console())
+            self._bar.__enter__()
+            self._task = self._bar.add_task("training", total=None, info="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        if self._bar is None:
+            return
+        fold = f"fold {row['fold']}/{row['folds']} " if "fold" in row else ""
+        if "fold_done" in row:
+            self._bar.console.print(f"fold {row['fold_done']}/{row['folds']}: "
+                                    f"UA {100 * row['ua']:.1f} %, WA {100 * row['wa']:.1f} %")
+            return
+        info = f"loss {row['loss']:.3f}" + (f"  val UA {100 * row['val_ua']:.1f} %"
+                                           if "val_ua" in row else "")
+        self._bar.update(self._task, description=f"{fold}{row['stage']}",
+                         completed=row["epoch"], total=row["epochs"], info=info)
+
+
+def _console() -> Any:
+    from rich.console import Console
+    return Console(stderr=True)
+
+
+def _recipe(recipe: str | None, arch: str | None, data: tuple[str, ...],
+            sets: tuple[str, ...]) -> Any:
+    from .recipe import RecipeError, load_recipe
+    base: dict[str, Any] = {}
+    if arch:
+        base["model"] = {"arch": arch}
+        frontend = {"rate": 16000, "features": [{"plugin": "features.is09"}],
+                    **DEFAULT_FRONTENDS.get(arch, {})}
+        base["data"] = {"data_root": ".", "manifests": list(data), "frontend": frontend}
+        base["name"] = arch
+    elif data:
+        sets = (f"data.manifests={json.dumps(list(data))}", *sets)
+    if recipe is None and not arch:
+        _fail("give a RECIPE file or --model ARCH --data MANIFEST")
+    try:
+        return load_recipe(recipe, sets, base)
+    except RecipeError as exc:
+        _fail(str(exc))
+
+
+def _cv_report(summary: dict[str, Any], recipe: Any) -> str:
+    lines = [f"{recipe.name}: {recipe.model.arch}, {summary['folds']} folds ({summary['scheme']})",
+             f"UA {100 * summary['ua']:.2f} ± {100 * summary['ua_std']:.2f} %   "
+             f"WA {100 * summary['wa']:.2f} ± {100 * summary['wa_std']:.2f} %"]
+    if summary.get("seconds_per_epoch"):
+        lines.append(f"training time per epoch {summary['seconds_per_epoch']:.2f} s")
+    lines.append("recall per class (pooled over folds): " + ", ".join(
+        f"{k} {100 * v:.1f} %" for k, v in summary["per_class_recall_pooled"].items()
+        if v is not None))
+    return "\n".join(lines)
+
+
+@click.command("train")
+@click.argument("recipe", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", "arch", help="Architecture, instead of a recipe (see `streamser "
+              "models --archs`).")
+@click.option("--data", multiple=True, metavar="MANIFEST", help="Manifest CSV (repeatable); "
+              "with a recipe, replaces its manifests.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe field, e.g. train.epochs=5 or model.hparams.depth=2.")
+@click.option("--cv", is_flag=True, help="Cross-validate group-independently (the recipe's "
+              "cv scheme) and report UA/WA mean ± std.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Train on all the data and save "
+              "the checkpoint here (default without --cv: runs/NAME.pt).")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False),
+              help="Write the cross-validation or training summary as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def train_cmd(recipe: str | None, arch: str | None, data: tuple[str, ...],
+              sets: tuple[str, ...], cv: bool, out: str | None, json_file: str | None,
+              quiet: bool) -> None:
+    """Train a model from a recipe (or --model/--data); cross-validate with --cv."""
+    rec = _recipe(recipe, arch, data, sets)
+    if rec.model.arch in ("svm", "majority"):
+        _need("sklearn", "train")
+    else:
+        _need("torch", "train")
+    from .checkpoint import save
+    from .experiment import cross_validate, load_data, meta_for, train_one
+    missing = [str(p) for p in rec.data.manifest_paths() if not p.is_file()]
+    if missing:
+        _fail(f"manifest not found: {missing[0]} (data_root {rec.data.data_root!r})")
+    try:
+        data_ = load_data(rec, progress=not quiet)
+    except ValueError as exc:
+        _fail(str(exc))
+    result: dict[str, Any] = {"recipe": rec.model_dump(mode="json")}
+    with Progress(quiet) as report:
+        if cv:
+            result["cv"] = cross_validate(rec, data_, report=report)
+        if out or not cv:
+            if rec.model.arch in ("svm", "majority"):
+                _fail("svm and majority are baselines for --cv; they make no checkpoint")
+            trained = train_one(rec, data_, np.arange(len(data_.y)), report=report)
+            meta = meta_for(rec, data_, trained)
+            if cv:
+                meta["training"]["cv"] = {k: result["cv"][k] for k in
+                                          ("scheme", "folds", "ua", "ua_std", "wa", "wa_std")}
+            path = save(out or Path("runs") / f"{rec.name}.pt", trained.model, meta)
+            result["checkpoint"] = str(path)
+            result["fit"] = trained.fit
+    if cv:
+        click.echo(_cv_report(result["cv"], rec))
+    if "checkpoint" in result:
+        fit = result["fit"]
+        val = f", validation UA {100 * fit['best_val_ua']:.1f} %" \
+            if fit.get("best_val_ua") is not None else ""
+        click.echo(f"saved {result['checkpoint']} (best epoch {fit.get('best_epoch')}{val})")
+    if json_file:
+        Path(json_file).write_text(json.dumps(result, indent=1) + "\n")
+
+
+@click.command("eval")
+@click.argument("model")
+@click.option("--data", "manifest", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Manifest CSV of the clips to score.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False),
+              help="Write ua, wa, per_class, confusion as JSON.")
+@click.option("--png", type=click.Path(dir_okay=False), help="Save the confusion matrix "
+              "as PNG (default: MODEL_NAME-confusion.png next to --json, else none).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def eval_cmd(model: str, manifest: str, json_file: str | None, png: str | None,
+             quiet: bool) -> None:
+    """Score MODEL (a checkpoint path or a bundled model name) on a manifest."""
+    _need("torch", "train")
+    from ..zoo import resolve
+    from .checkpoint import CheckpointError, load
+    from .data import Normalizer
+    from .experiment import frames_for_eval, patches
+    from .scores import confusion_png, format_scores, scores
+    from .trainer import predict_probs
+    try:
+        net, meta = load(resolve(model))
+    except (CheckpointError, KeyError) as exc:
+        _fail(str(exc).strip("'\""))
+    try:
+        frames, y, labels = frames_for_eval(meta, Path(manifest), progress=not quiet)
+    except ValueError as exc:
+        _fail(str(exc))
+    norm = Normalizer.from_dict(meta["normalizer"])
+    items = [norm.apply(x) for x in frames]
+    if meta["frontend"].get("patch"):
+        items = [patches(x) for x in items]
+    s = scores(y, predict_probs(net, items).argmax(axis=1), labels)
+    click.echo(format_scores(s))
+    if json_file:
+        Path(json_file).write_text(json.dumps(s, indent=1) + "\n")
+        png = png or str(Path(json_file).with_suffix(".png"))
+    if png:
+        try:
+            confusion_png(s, png, title=f"{meta.get('name', model)} on {Path(manifest).parent.name}")
+        except ImportError:
+            _fail("the confusion PNG needs matplotlib: pip install 'streamser[plot]'")
+        click.echo(f"confusion matrix: {png}")
+
+
+@click.command("models")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@click.option("--archs", is_flag=True, help="List the trainable architectures instead.")
+def models_cmd(as_json: bool, archs: bool) -> None:
+    """List the bundled models (name, task, labels, size, training, measured figures)."""
+    if archs:
+        _need("torch", "train")
+        from ..models import ARCHITECTURES
+        for name, cls in ARCHITECTURES.items():
+            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            click.echo(f"{name:<14} {doc}")
+        click.echo(f"{'svm':<14} SVM on utterance statistics (mean, std, min, max): a baseline")
+        click.echo(f"{'majority':<14} the majority class: a baseline")
+        return
+    from ..zoo import bundled
+    models = bundled()
+    if as_json:
+        click.echo(json.dumps([m.to_dict() for m in models], indent=1))
+        return
+    if not models:
+        click.echo("no bundled models")
+    for m in models:
+        click.echo(m.summary())
+

@@ -1,0 +1,231 @@
+"""From a recipe to numbers: load the features, cross-validate group-independently, train
+the final model, evaluate a checkpoint on a manifest.
+
+Every fold does the same thing: hold out a few training groups for validation (early
+stopping), fit the normalization on the remaining training clips, add augmented copies
+of those clips when the recipe asks, train, and score the untouched test groups.
+Patch models (M4) get their 0.96 s patches cut here from the F1 frames: every 0.48 s as
+``window.patch`` cuts them, or, with ``train.balance``, at a per-class hop for the
+training clips (the paper's data balance).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .augment import AugmentSpec
+from .balance import balanced_patches, plan_balance
+from .data import Clip, FeatureCache, FrontEnd, Normalizer, class_weights, load_dataset
+from .recipe import Recipe
+from .scores import scores, summarize
+from .splits import check_no_leak, group_kfold, holdout, leave_one_group_out
+
+Report = Callable[[dict[str, Any]], None]
+PATCH, PATCH_HOP = 96, 48
+SKLEARN_ARCHS = ("svm", "majority")
+
+
+@dataclass
+class Data:
+    """One corpus' features: per-clip frames (``(T, D)``; F1 frames for patch models)."""
+
+    clips: list[Clip]
+    items: list[np.ndarray]
+    y: np.ndarray
+    groups: np.ndarray
+    labels: list[str]
+    frontend: FrontEnd
+
+
+def frames_frontend(recipe: Recipe) -> FrontEnd:
+    """The recipe's front-end without patching: patches are cut per fold."""
+    spec = dict(recipe.data.frontend)
+    spec["patch"] = None
+    return FrontEnd.from_dict(spec)
+
+
+def is_patch_model(recipe: Recipe) -> bool:
+    return bool(recipe.data.frontend.get("patch"))
+
+
+def load_data(recipe: Recipe, cache: FeatureCache | None = None, progress: bool = True,
+              labels: list[str] | None = None) -> Data:
+    frontend = frames_frontend(recipe)
+    items, y, groups, found, clips = load_dataset(
+        recipe.data.manifest_paths(), frontend, cache or FeatureCache(),
+        labels=labels or recipe.data.labels, progress=progress)
+    return Data(clips, items, np.asarray(y), np.asarray(groups), found, frontend)
+
+
+def patches(frames: np.ndarray, hop: int = PATCH_HOP, first_last_only: bool = False) -> np.ndarray:
+    return balanced_patches(frames, hop, first_last_only)
+
+
+def splits_for(recipe: Recipe, data: Data) -> list[tuple[np.ndarray, np.ndarray]]:
+    if recipe.cv.scheme == "loso":
+        folds = leave_one_group_out(data.groups)
+    else:
+        folds = group_kfold(data.y, data.groups, recipe.cv.k, recipe.cv.seed)
+    check_no_leak(folds, data.groups)
+    return folds
+
+
+@dataclass
+class Trained:
+    model: Any                       # torch module, or a fitted sklearn estimator
+    normalizer: Normalizer
+    fit: dict[str, Any]              # best_val_ua, epochs, seconds_per_epoch, ...
+
+    def predict(self, recipe: Recipe, frames: list[np.ndarray]) -> np.ndarray:
+        """Class posteriors ``(N, K)`` for clips given as raw (unnormalized) frames."""
+        items = [self.normalizer.apply(x) for x in frames]
+        if recipe.model.arch in SKLEARN_ARCHS:   # hard decisions, as one-hot rows
+            pred = self.model.predict(np.stack([utterance_stats(x) for x in items]))
+            return np.eye(int(np.max(self.model.classes_)) + 1)[pred]
+        if is_patch_model(recipe):
+            items = [patches(x) for x in items]
+        from .trainer import predict_probs
+        return predict_probs(self.model, items)
+
+
+def utterance_stats(x: np.ndarray) -> np.ndarray:
+    """IS09-style functionals of each feature over the clip: mean, standard deviation,
+    minimum, maximum, relative positions of the extremes, linear-regression slope,
+    skewness and kurtosis."""
+    x = x.reshape(len(x), -1).astype(np.float64)
+    t = np.linspace(-1, 1, len(x)) if len(x) > 1 else np.zeros(1)
+    mean, std = x.mean(0), x.std(0) + 1e-8
+    z = (x - mean) / std
+    slope = (t[:, None] * (x - mean)).sum(0) / max(float((t ** 2).sum()), 1e-8)
+    pos = np.array([x.argmin(0), x.argmax(0)]) / max(len(x) - 1, 1)
+    return np.concatenate([mean, std, x.min(0), x.max(0), *pos, slope, (z ** 3).mean(0),
+                           (z ** 4).mean(0)]).astype(np.float32)
+
+
+def train_one(recipe: Recipe, data: Data, idx: np.ndarray, cache: FeatureCache | None = None,
+              report: Report | None = None) -> Trained:
+    """Train on the clips ``idx`` (a group holdout inside them validates)."""
+    t = recipe.train
+    tr, va = holdout(data.y[idx], data.groups[idx], t.val_fraction, t.seed) \
+        if t.val_fraction > 0 else (np.arange(len(idx)), np.zeros(0, int))
+    tr, va = idx[tr], idx[va]
+    normalizer = Normalizer().fit([data.items[i] for i in tr])
+    n_classes = len(data.labels)
+    train_frames = [data.items[i] for i in tr]
+    train_y = list(data.y[tr])
+    if recipe.data.augment:
+        spec = AugmentSpec(**recipe.data.augment)
+        cache = cache or FeatureCache()
+        for i in tr:
+            for copy in range(1, spec.copies + 1):
+                train_frames.append(cache.features(data.clips[i], data.frontend, spec, copy))
+                train_y.append(data.y[i])
+    y = np.asarray(train_y)
+    items = [normalizer.apply(x) for x in train_frames]
+    val_items = [normalizer.apply(data.items[i]) for i in va]
+    if recipe.model.arch in SKLEARN_ARCHS:
+        return Trained(_fit_sklearn(recipe, items, y), normalizer, {"epochs": {}})
+    if is_patch_model(recipe):
+        items = _training_patches(recipe, items, y, n_classes)
+        val_items = [patches(x) for x in val_items]
+    import torch
+
+    from ..models import build
+    from .trainer import fit
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    torch.manual_seed(t.seed)
+    input_dim = items[0].shape[-1]
+    model = build(recipe.model.arch, input_dim, n_classes, **recipe.model.hparams)
+    model.prepare(items)
+    weight = class_weights(y, n_classes) if t.class_weighting else None
+    result = fit(model, items, y, val_items, data.y[va], t, data.labels, weight, report)
+    return Trained(model, normalizer, {
+        "best_val_ua": result.best_val_ua, "best_epoch": result.best_epoch,
+        "epochs": result.epochs, "seconds_per_epoch": result.seconds_per_epoch,
+        "train_clips": len(tr), "val_clips": len(va), "train_items": len(items)})
+
+
+def _training_patches(recipe: Recipe, items: list[np.ndarray], y: np.ndarray,
+                      n_classes: int) -> list[np.ndarray]:
+    if not recipe.train.balance:
+        return [patches(x) for x in items]
+    plan = plan_balance([len(x) for x in items], y, n_classes)
+    return [patches(x, plan[int(c)].hop_frames, plan[int(c)].first_last_only)
+            for x, c in zip(items, y)]
+
+
+def _fit_sklearn(recipe: Recipe, items: list[np.ndarray], y: np.ndarray) -> Any:
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    stats = np.stack([utterance_stats(x) for x in items])
+    if recipe.model.arch == "majority":
+        return DummyClassifier(strategy="most_frequent").fit(stats, y)
+    hp = {"C": 1.0, "kernel": "rbf", "gamma": "scale", **recipe.model.hparams}
+    svm = SVC(class_weight="balanced", random_state=recipe.train.seed, **hp)
+    return make_pipeline(StandardScaler(), svm).fit(stats, y)
+
+
+def full_proba(trained: Trained, recipe: Recipe, frames: list[np.ndarray],
+               n_classes: int) -> np.ndarray:
+    """Posteriors over all ``n_classes`` (sklearn's rows cover only the classes seen)."""
+    p = trained.predict(recipe, frames)
+    out = np.zeros((len(p), n_classes))
+    out[:, :p.shape[1]] = p[:, :n_classes]
+    return out
+
+
+def cross_validate(recipe: Recipe, data: Data, cache: FeatureCache | None = None,
+                   report: Report | None = None) -> dict[str, Any]:
+    """Scores of every fold and their mean ± std (UA, WA, per-class recall)."""
+    folds = splits_for(recipe, data)
+    results, fits = [], []
+    started = time.perf_counter()
+    for k, (train_idx, test_idx) in enumerate(folds):
+        fold_report = (lambda row, k=k: report({**row, "fold": k + 1, "folds": len(folds)})) \
+            if report else None
+        trained = train_one(recipe, data, train_idx, cache, fold_report)
+        probs = full_proba(trained, recipe, [data.items[i] for i in test_idx], len(data.labels))
+        s = scores(data.y[test_idx], probs.argmax(axis=1), data.labels)
+        s["test_groups"] = sorted(set(data.groups[test_idx].tolist()))
+        results.append(s)
+        fits.append(trained.fit)
+        if report:
+            report({"fold_done": k + 1, "folds": len(folds), "ua": s["ua"], "wa": s["wa"]})
+    summary = summarize(results)
+    per_epoch = [f["seconds_per_epoch"] for f in fits if f.get("seconds_per_epoch")]
+    summary.update(seconds_per_epoch=float(np.mean(per_epoch)) if per_epoch else None,
+                   seconds=time.perf_counter() - started, scheme=recipe.cv.scheme,
+                   fold_scores=results, fold_fits=fits)
+    return summary
+
+
+def meta_for(recipe: Recipe, data: Data, trained: Trained) -> dict[str, Any]:
+    """The checkpoint metadata of a model trained from this recipe."""
+    frontend = dict(recipe.data.frontend)
+    return {"arch": recipe.model.arch, "name": recipe.name, "task": recipe.task,
+            "input_dim": int(data.items[0].shape[-1]), "labels": data.labels,
+            "frontend": FrontEnd.from_dict(frontend).to_dict(),
+            "normalizer": trained.normalizer.to_dict(),
+            "training": {"recipe": recipe.model_dump(mode="json"), **trained.fit,
+                         "manifests": recipe.data.manifests, "clips": len(data.clips)}}
+
+
+def frames_for_eval(meta: dict[str, Any], manifest: Path, cache: FeatureCache | None = None,
+                    progress: bool = True) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    """A manifest's clips through a checkpoint's front-end (frames; patches are cut by the
+    caller), with labels mapped onto the checkpoint's label order."""
+    spec = dict(meta["frontend"])
+    spec["patch"] = None
+    items, y, _groups, labels, _clips = load_dataset(
+        [manifest], FrontEnd.from_dict(spec), cache or FeatureCache(), labels=meta["labels"],
+        progress=progress)
+    return items, np.asarray(y), labels

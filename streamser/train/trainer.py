@@ -1,0 +1,121 @@
+"""The training loop: padded mini-batches, the model's stages in order, early stopping
+on validation UA, the best weights kept.
+
+A model (see :mod:`streamser.models.base`) names its training stages; each stage trains
+``model.parameters_for(stage)`` on ``model.loss(..., stage=stage)``. The ``main`` stage
+stops early when the validation UA has not improved for ``patience`` epochs and ends with
+the weights of its best epoch; other stages (pre-training) run a fixed number of epochs.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .recipe import TrainSpec
+from .scores import scores
+
+Report = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class FitResult:
+    best_val_ua: float | None
+    best_epoch: int
+    epochs: dict[str, int] = field(default_factory=dict)   # epochs run per stage
+    seconds_per_epoch: float = 0.0      # training passes of the main stage, without validation
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def pad(items: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-pad ``(T_i, ...)`` arrays at the end to one ``(B, T_max, ...)`` tensor."""
+    lengths = torch.tensor([len(x) for x in items], dtype=torch.long)
+    out = np.zeros((len(items), int(lengths.max()), *items[0].shape[1:]), np.float32)
+    for i, x in enumerate(items):
+        out[i, :len(x)] = x
+    return torch.from_numpy(out), lengths
+
+
+def batches(n: int, size: int, rng: np.random.Generator | None) -> Iterator[np.ndarray]:
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    for i in range(0, n, size):
+        yield order[i:i + size]
+
+
+@torch.no_grad()
+def predict_probs(model: torch.nn.Module, items: list[np.ndarray], batch: int = 64) -> np.ndarray:
+    """``(N, K)`` class posteriors of every item, in eval mode."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for idx in batches(len(items), batch, None):
+        x, lengths = pad([items[i] for i in idx])
+        out.append(model.probs(x, lengths).numpy())
+    model.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def _optimizer(params: list[torch.nn.Parameter], spec: TrainSpec) -> torch.optim.Optimizer:
+    if spec.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=spec.lr, weight_decay=spec.weight_decay)
+    return torch.optim.Adam(params, lr=spec.lr, betas=spec.betas, weight_decay=spec.weight_decay)
+
+
+def fit(model: torch.nn.Module, items: list[np.ndarray], y: np.ndarray,
+        val_items: list[np.ndarray], val_y: np.ndarray, spec: TrainSpec, labels: list[str],
+        class_weight: np.ndarray | None = None, report: Report | None = None) -> FitResult:
+    """Train ``model`` in place on ``items``/``y``; validate on ``val_items`` (may be empty:
+    then the main stage runs all its epochs and keeps the last weights)."""
+    torch.manual_seed(spec.seed)
+    rng = np.random.default_rng(spec.seed)
+    weight = torch.tensor(class_weight, dtype=torch.float32) if class_weight is not None else None
+    targets = torch.as_tensor(np.asarray(y), dtype=torch.long)
+    result = FitResult(best_val_ua=None, best_epoch=0)
+    for stage in model.stages:
+        main = stage == "main"
+        epochs = spec.stage_epochs.get(stage, spec.epochs if main else max(1, spec.epochs // 4))
+        params = [p for p in model.parameters_for(stage) if p.requires_grad]
+        opt = _optimizer(params, spec)
+        best: dict[str, torch.Tensor] | None = None
+        stale, train_seconds = 0, 0.0
+        for epoch in range(1, epochs + 1):
+            model.train()
+            started = time.perf_counter()
+            total, count = 0.0, 0
+            for idx in batches(len(items), spec.batch, rng):
+                x, lengths = pad([items[i] for i in idx])
+                loss = model.loss(x, lengths, targets[idx], weight, stage=stage)
+                opt.zero_grad()
+                loss.backward()
+                if spec.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(params, spec.grad_clip)
+                opt.step()
+                total, count = total + float(loss.detach()) * len(idx), count + len(idx)
+            train_seconds += time.perf_counter() - started
+            row: dict[str, Any] = {"stage": stage, "epoch": epoch, "loss": total / max(count, 1)}
+            if main and len(val_items):
+                pred = predict_probs(model, val_items).argmax(axis=1)
+                row["val_ua"] = scores(val_y, pred, labels)["ua"]
+                if result.best_val_ua is None or row["val_ua"] > result.best_val_ua:
+                    result.best_val_ua, result.best_epoch, stale = row["val_ua"], epoch, 0
+                    best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    stale += 1
+            result.history.append(row)
+            if report:
+                report({**row, "epochs": epochs})
+            if main and stale >= spec.patience:
+                break
+        result.epochs[stage] = epoch
+        if main:
+            result.seconds_per_epoch = train_seconds / epoch
+            if best is not None:
+                model.load_state_dict(best)
+            else:
+                result.best_epoch = epoch
+    model.eval()
+    return result

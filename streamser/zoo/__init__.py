@@ -1,0 +1,68 @@
+"""The models that ship inside the package: a checkpoint ``NAME.pt`` and its metadata
+``NAME.json`` (written by :func:`streamser.train.checkpoint.save`) per model.
+
+Listing them needs no torch: everything ``streamser models`` shows is in the JSON.
+Each model's ``training.recipe`` names the recipe in ``configs/train/`` that rebuilds it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ZOO = Path(__file__).parent
+
+
+@dataclass
+class BundledModel:
+    name: str
+    path: Path
+    meta: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        m, t = self.meta, self.meta.get("training", {})
+        return {"name": self.name, "path": str(self.path), "task": m.get("task", ""),
+                "arch": m.get("arch"), "labels": m.get("labels"), "hparams": m.get("hparams"),
+                "size_bytes": m.get("size_bytes"), "parameters": m.get("parameters"),
+                "frontend": m.get("frontend"), "recipe": t.get("recipe_file"),
+                "figures": m.get("figures", {}), "cv": t.get("cv")}
+
+    def summary(self) -> str:
+        d = self.to_dict()
+        feats = "+".join(f["plugin"].split(".")[-1] for f in d["frontend"]["features"])
+        lines = [f"{self.name}: {d['task']} ({d['arch']}, {d['parameters']:,} parameters, "
+                 f"{d['size_bytes'] / 1024:.0f} KiB, front-end {feats})",
+                 f"  labels: {', '.join(d['labels'])}"]
+        if d["recipe"]:
+            lines.append(f"  trained by: streamser train {d['recipe']} --out {self.path.name}")
+        if d["cv"]:
+            cv = d["cv"]
+            lines.append(f"  cross-validation ({cv['scheme']}, {cv['folds']} folds): "
+                         f"UA {100 * cv['ua']:.1f} ± {100 * cv['ua_std']:.1f} %, "
+                         f"WA {100 * cv['wa']:.1f} ± {100 * cv['wa_std']:.1f} %")
+        for key, value in d["figures"].items():
+            lines.append(f"  {key}: {value}")
+        return "\n".join(lines)
+
+
+def bundled() -> list[BundledModel]:
+    """Every model shipped in this package, by name."""
+    out = []
+    for meta_file in sorted(ZOO.glob("*.json")):
+        pt = meta_file.with_suffix(".pt")
+        if pt.is_file():
+            out.append(BundledModel(meta_file.stem, pt, json.loads(meta_file.read_text())))
+    return out
+
+
+def resolve(model: str) -> Path:
+    """A checkpoint path as given, or the path of the bundled model of that name."""
+    path = Path(model)
+    if path.is_file():
+        return path
+    names = {m.name: m.path for m in bundled()}
+    if model in names:
+        return names[model]
+    raise KeyError(f"{model}: no such checkpoint file or bundled model "
+                   f"(bundled: {', '.join(names) or 'none'})")
