@@ -148,6 +148,9 @@ def train_cmd(recipe: str | None, arch: str | None, data: tuple[str, ...],
                 _fail("svm and majority are baselines for --cv; they make no checkpoint")
             trained = train_one(rec, data_, np.arange(len(data_.y)), report=report)
             meta = meta_for(rec, data_, trained)
+            if recipe:
+                meta["training"]["recipe_file"] = Path(recipe).as_posix()
+                meta["training"]["sets"] = list(sets)
             if cv:
                 meta["training"]["cv"] = {k: result["cv"][k] for k in
                                           ("scheme", "folds", "ua", "ua_std", "wa", "wa_std")}

@@ -107,6 +107,17 @@ def utterance_stats(x: np.ndarray) -> np.ndarray:
                            (z ** 4).mean(0)]).astype(np.float32)
 
 
+def augment_spec(recipe: Recipe) -> AugmentSpec:
+    """The recipe's augmentation; its ``noise_manifest`` is relative to ``data_root``."""
+    raw = dict(recipe.data.augment or {})
+    if raw.get("noise_manifest"):
+        raw["noise_manifest"] = str(Path(recipe.data.data_root) / raw["noise_manifest"])
+    for key in ("noise_labels", "exclude_groups", "snr_db", "gain_db"):
+        if key in raw:
+            raw[key] = tuple(raw[key])
+    return AugmentSpec(**raw)
+
+
 def train_one(recipe: Recipe, data: Data, idx: np.ndarray, cache: FeatureCache | None = None,
               report: Report | None = None) -> Trained:
     """Train on the clips ``idx`` (a group holdout inside them validates)."""
@@ -119,7 +130,7 @@ def train_one(recipe: Recipe, data: Data, idx: np.ndarray, cache: FeatureCache |
     train_frames = [data.items[i] for i in tr]
     train_y = list(data.y[tr])
     if recipe.data.augment:
-        spec = AugmentSpec(**recipe.data.augment)
+        spec = augment_spec(recipe)
         cache = cache or FeatureCache()
         for i in tr:
             for copy in range(1, spec.copies + 1):

@@ -35,7 +35,8 @@ class BundledModel:
                  f"{d['size_bytes'] / 1024:.0f} KiB, front-end {feats})",
                  f"  labels: {', '.join(d['labels'])}"]
         if d["recipe"]:
-            lines.append(f"  trained by: streamser train {d['recipe']} --out {self.path.name}")
+            lines.append(f"  trained by: streamser train {d['recipe']} --cv --out "
+                         f"streamser/zoo/{self.path.name}")
         if d["cv"]:
             cv = d["cv"]
             lines.append(f"  cross-validation ({cv['scheme']}, {cv['folds']} folds): "
