@@ -116,6 +116,18 @@ def render(corpus: str, results: Path) -> str:
     return "\n".join(lines + commands + ["```", ""])
 
 
+BEGIN, END = "<!-- tables: benchmarks/tables.py -->", "<!-- /tables -->"
+
+
+def write_between_markers(path: Path, text: str) -> None:
+    """Replace the part of ``path`` between the markers (the whole file if it has none)."""
+    old = path.read_text() if path.is_file() else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        text = f"{head}{BEGIN}\n{text}\n{END}{rest.split(END, 1)[1]}"
+    path.write_text(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", choices=[*CORPORA, "all"], default="all")
@@ -123,7 +135,8 @@ def main() -> None:
     ap.add_argument("--force", action="store_true", help="rerun rows that have results")
     ap.add_argument("--render-only", action="store_true", help="run nothing, render only")
     ap.add_argument("--results", default=str(ROOT / "results"))
-    ap.add_argument("--markdown", help="write the rendered tables to this file")
+    ap.add_argument("--markdown", help="write the rendered tables into this file, between "
+                    "its table markers (docs/results.md has them)")
     args = ap.parse_args()
     results = Path(args.results)
     corpora = list(CORPORA) if args.corpus == "all" else [args.corpus]
@@ -137,7 +150,7 @@ def main() -> None:
                 run_row(row, corpus, results, args.force)
     text = "\n".join(render(c, results) for c in corpora)
     if args.markdown:
-        Path(args.markdown).write_text(text)
+        write_between_markers(Path(args.markdown), text)
     print(text)
 
 

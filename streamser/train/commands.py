@@ -6,6 +6,7 @@ when they run, and say which extra to install when they are missing.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -128,10 +129,11 @@ def train_cmd(recipe: str | None, arch: str | None, data: tuple[str, ...],
     rec = _recipe(recipe, arch, data, sets)
     if rec.model.arch in ("svm", "majority"):
         _need("sklearn", "train")
+        if out or not cv:
+            _fail("svm and majority are baselines for --cv; they make no checkpoint")
     else:
         _need("torch", "train")
-    from .checkpoint import save
-    from .experiment import cross_validate, load_data, meta_for, train_one
+    from .experiment import load_data
     missing = [str(p) for p in rec.data.manifest_paths() if not p.is_file()]
     if missing:
         _fail(f"manifest not found: {missing[0]} (data_root {rec.data.data_root!r})")
@@ -140,23 +142,13 @@ def train_cmd(recipe: str | None, arch: str | None, data: tuple[str, ...],
     except ValueError as exc:
         _fail(str(exc))
     result: dict[str, Any] = {"recipe": rec.model_dump(mode="json")}
-    with Progress(quiet) as report:
-        if cv:
-            result["cv"] = cross_validate(rec, data_, report=report)
-        if out or not cv:
-            if rec.model.arch in ("svm", "majority"):
-                _fail("svm and majority are baselines for --cv; they make no checkpoint")
-            trained = train_one(rec, data_, np.arange(len(data_.y)), report=report)
-            meta = meta_for(rec, data_, trained)
-            if recipe:
-                meta["training"]["recipe_file"] = Path(recipe).as_posix()
-                meta["training"]["sets"] = list(sets)
-            if cv:
-                meta["training"]["cv"] = {k: result["cv"][k] for k in
-                                          ("scheme", "folds", "ua", "ua_std", "wa", "wa_std")}
-            path = save(out or Path("runs") / f"{rec.name}.pt", trained.model, meta)
-            result["checkpoint"] = str(path)
-            result["fit"] = trained.fit
+    try:
+        with Progress(quiet) as report:
+            _train(rec, data_, recipe, sets, cv, out, result, report)
+    except Exception as exc:  # one line, not a traceback (STREAMSER_DEBUG=1 shows it)
+        if os.environ.get("STREAMSER_DEBUG"):
+            raise
+        _fail(f"training failed: {type(exc).__name__}: {exc}")
     if cv:
         click.echo(_cv_report(result["cv"], rec))
     if "checkpoint" in result:
@@ -166,6 +158,27 @@ def train_cmd(recipe: str | None, arch: str | None, data: tuple[str, ...],
         click.echo(f"saved {result['checkpoint']} (best epoch {fit.get('best_epoch')}{val})")
     if json_file:
         Path(json_file).write_text(json.dumps(result, indent=1) + "\n")
+
+
+def _train(rec: Any, data_: Any, recipe: str | None, sets: tuple[str, ...], cv: bool,
+           out: str | None, result: dict[str, Any], report: Progress) -> None:
+    """Cross-validate and/or train the final model; fills ``result``."""
+    from .checkpoint import save
+    from .experiment import cross_validate, meta_for, train_one
+    if cv:
+        result["cv"] = cross_validate(rec, data_, report=report)
+    if out or not cv:
+        trained = train_one(rec, data_, np.arange(len(data_.y)), report=report)
+        meta = meta_for(rec, data_, trained)
+        if recipe:
+            meta["training"]["recipe_file"] = Path(recipe).as_posix()
+            meta["training"]["sets"] = list(sets)
+        if cv:
+            meta["training"]["cv"] = {k: result["cv"][k] for k in
+                                      ("scheme", "folds", "ua", "ua_std", "wa", "wa_std")}
+        path = save(out or Path("runs") / f"{rec.name}.pt", trained.model, meta)
+        result["checkpoint"] = str(path)
+        result["fit"] = trained.fit
 
 
 @click.command("eval")

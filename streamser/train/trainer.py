@@ -41,9 +41,14 @@ def pad(items: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def batches(n: int, size: int, rng: np.random.Generator | None) -> Iterator[np.ndarray]:
+    """Index batches (shuffled with ``rng``); a last batch of one item joins the one
+    before it, so that batch normalization always sees two or more items."""
     order = rng.permutation(n) if rng is not None else np.arange(n)
-    for i in range(0, n, size):
-        yield order[i:i + size]
+    starts = list(range(0, n, size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    for i, start in enumerate(starts):
+        yield order[start:starts[i + 1] if i + 1 < len(starts) else n]
 
 
 @torch.no_grad()
