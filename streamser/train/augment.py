@@ -4,7 +4,26 @@ random band-limiting to the telephone band (4 kHz, as donateacry is recorded).
 The band-limiting matters for the cry detector: donateacry's cries are all 8 kHz, so a
 model trained on them against full-band negatives can learn "band-limited means cry".
 Each augmented copy is deterministic: copy ``c`` of a clip draws from
-``default_rng([seed, crc32(path), c])``, so cached features stay valid.
+``default_rng([seed, crc32(path), c])`` (:func:`streamser.train.data.augment_rng`), so
+cached features stay valid.
+
+Leakage: the noise clips are a corpus of their own (``noise_manifest``, the rows whose
+label is in ``noise_labels``). When that corpus is also the one being evaluated (a cry
+detector trained and tested on babycry_esc, with its noise, laugh or silence mixed in as
+background), noise from the test fold's groups must not reach the training clips: put
+the test groups in ``exclude_groups`` (``dataclasses.replace(spec, exclude_groups=...)``
+per fold; the spec's key, and so the feature cache, changes with it). Note that
+babycry_esc's silence and laugh rows are one recording each (one group): excluding that
+group leaves nothing to mix, which raises.
+
+Public API::
+
+    AugmentSpec(noise_manifest=None, noise_labels=("noise",), exclude_groups=(),
+                snr_db=(0, 20), gain_db=(-6, 6), noise_prob=0.5, bandlimit_prob=0.5,
+                copies=2, seed=0)            .key() / .to_dict() / AugmentSpec.from_dict(d)
+    augment(audio, rate, spec, rng, exclude_groups=()) -> np.ndarray
+    bandlimit(audio, rate, cutoff_rate=8000) -> np.ndarray
+    mix_noise(audio, noise, snr_db, rng) -> np.ndarray
 """
 from __future__ import annotations
 
@@ -12,6 +31,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import soxr
@@ -29,8 +49,30 @@ class AugmentSpec:
     copies: int = 2
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        for name in ("snr_db", "gain_db"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise ValueError(f"augment: {name} must be (low, high), got ({lo}, {hi})")
+        for name in ("noise_prob", "bandlimit_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"augment: {name} must be in [0, 1]")
+        if self.copies < 0:
+            raise ValueError("augment: copies must be >= 0")
+        # JSON and YAML give lists: store tuples so that the spec stays hashable.
+        for name in ("noise_labels", "exclude_groups", "snr_db", "gain_db"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
     def key(self) -> str:
+        """Stable hash of every field (part of the feature cache's key)."""
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AugmentSpec:
+        return cls(**d)
 
 
 @lru_cache(maxsize=8)
@@ -67,13 +109,18 @@ def mix_noise(audio: np.ndarray, noise: np.ndarray, snr_db: float,
     return audio + n * np.sqrt(p_sig / (p_noise * 10 ** (snr_db / 10)))
 
 
-def augment(audio: np.ndarray, rate: int, spec: AugmentSpec,
-            rng: np.random.Generator) -> np.ndarray:
-    """One random augmented copy of ``audio`` (same length, clipped to [-1, 1])."""
+def augment(audio: np.ndarray, rate: int, spec: AugmentSpec, rng: np.random.Generator,
+            exclude_groups: tuple[str, ...] | list[str] = ()) -> np.ndarray:
+    """One random augmented copy of ``audio`` (same length, float32, clipped to
+    [-1, 1]), a function of ``rng`` alone: with probability ``noise_prob`` a random
+    noise clip (a random stretch, looped if short) at a uniform SNR in ``snr_db``, then a
+    uniform gain in ``gain_db``, then with probability ``bandlimit_prob`` the telephone
+    band (:func:`bandlimit`). ``exclude_groups`` adds noise groups never to use to the
+    spec's (the feature cache only knows the spec's: pass them there when caching)."""
     x = np.asarray(audio, np.float64)
     if spec.noise_manifest and rng.random() < spec.noise_prob:
-        bank = _noise_bank(spec.noise_manifest, tuple(spec.noise_labels),
-                           tuple(spec.exclude_groups), rate)
+        exclude = tuple(sorted(set(spec.exclude_groups) | set(exclude_groups)))
+        bank = _noise_bank(spec.noise_manifest, tuple(spec.noise_labels), exclude, rate)
         x = mix_noise(x, bank[int(rng.integers(len(bank)))], float(rng.uniform(*spec.snr_db)),
                       rng)
     x = x * 10 ** (float(rng.uniform(*spec.gain_db)) / 20)
