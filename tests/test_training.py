@@ -135,3 +135,40 @@ def test_train_and_eval_errors_are_one_line(tmp_path: Path) -> None:
     f.write_text("model: {arch: lstm}\ndata: {manifests: [nowhere/manifest.csv]}\n")
     r = cli("train", str(f), "-q")
     assert r.returncode == 1 and "manifest not found" in r.stderr
+
+
+def test_models_lists_the_bundled_models_without_torch() -> None:
+    from streamser.zoo import bundled
+    r = cli("models", "--json")
+    assert r.returncode == 0, r.stderr
+    listed = json.loads(r.stdout)
+    assert [m["name"] for m in listed] == [m.name for m in bundled()]
+    for m in listed:
+        assert m["labels"] and m["parameters"] > 0 and m["size_bytes"] < 2_000_000
+        assert m["recipe"] and (Path(__file__).parents[1] / m["recipe"]).is_file()
+    r = cli("models")
+    assert r.returncode == 0 and all(m["name"] in r.stdout for m in listed)
+
+
+@pytest.mark.parametrize("name", ["emodb-ser", "cry-need"])
+def test_bundled_model_loads_and_scores(name: str, tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("torch")
+    from streamser.zoo import bundled
+    if name not in {m.name for m in bundled()}:
+        pytest.fail(f"bundled model {name} missing from streamser/zoo")
+    monkeypatch.setenv("STREAMSER_CACHE", str(tmp_path / "cache"))
+    corpus = "emodb" if name == "emodb-ser" else "donateacry"
+    src = DATA / corpus / "manifest.csv"
+    if not src.is_file():
+        pytest.skip(f"no data at {DATA}")
+    rows = list(csv.DictReader(src.read_text().splitlines()))[::12]   # a spread of groups
+    manifest = tmp_path / "m.csv"
+    with open(manifest, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows({**r, "path": str(DATA / corpus / r["path"])} for r in rows)
+    out = tmp_path / "e.json"
+    r = cli("eval", name, "--data", str(manifest), "--json", str(out), "-q", timeout=180)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(out.read_text())
+    assert s["n"] == len(rows) and 0 <= s["ua"] <= 1
