@@ -116,6 +116,35 @@ def render(corpus: str, results: Path) -> str:
     return "\n".join(lines + commands + ["```", ""])
 
 
+# (label, arch, input_dim, our hparams, the paper's widths)
+SIZES = (
+    ("M1 attention-gate LSTM", "agate_lstm", 32, {"hidden": [64, 32], "dense": [32]},
+     {"hidden": [512, 256], "dense": [256, 128]}),
+    ("LSTM baseline", "lstm", 32, {"hidden": [64, 32], "dense": [32]},
+     {"hidden": [512, 256], "dense": [256, 128]}),
+    ("M2 DBL-MM", "dblmm", 109, {"hidden": 32}, {"hidden": 1024}),
+    ("M3 BLSTM-CTC", "blstm_ctc", 40, {"hidden": 32}, {"hidden": 128}),
+    ("M4 VGGish + BiLSTM", "vggish_lstm", 64, {},
+     {"channels": [64, 128, 256, 256, 512, 512], "fc": [4096, 4096], "embedding": 128,
+      "hidden": 128}),
+    ("M5 SAE-CNN + BLSTM", "sae_blstm", 129, {}, {"kernels_per_width": 60, "hidden": 30}),
+)
+
+
+def render_sizes(n_classes: int = 7) -> str:
+    """Parameter counts at our widths and at the papers' (needs torch)."""
+    from streamser.models import build, count_parameters
+    lines = ["### Model sizes (7 classes)", "",
+             "| model | parameters, our widths | at the paper's widths | paper widths |",
+             "|---|---:|---:|---|"]
+    for label, arch, dim, ours, paper in SIZES:
+        a = count_parameters(build(arch, dim, n_classes, **ours))
+        b = count_parameters(build(arch, dim, n_classes, **paper))
+        widths = ", ".join(f"{k} {v}" for k, v in paper.items())
+        lines.append(f"| {label} | {a:,} | {b:,} | {widths} |")
+    return "\n".join(lines) + "\n"
+
+
 BEGIN, END = "<!-- tables: benchmarks/tables.py -->", "<!-- /tables -->"
 
 
@@ -148,7 +177,7 @@ def main() -> None:
         for corpus in corpora:
             for row in [by_key[k] for k in args.only] if args.only else ROWS:
                 run_row(row, corpus, results, args.force)
-    text = "\n".join(render(c, results) for c in corpora)
+    text = "\n".join([*(render(c, results) for c in corpora), render_sizes()])
     if args.markdown:
         write_between_markers(Path(args.markdown), text)
     print(text)

@@ -172,3 +172,14 @@ def test_bundled_model_loads_and_scores(name: str, tmp_path: Path, monkeypatch) 
     assert r.returncode == 0, r.stderr
     s = json.loads(out.read_text())
     assert s["n"] == len(rows) and 0 <= s["ua"] <= 1
+
+
+def test_crop_takes_a_window_of_longer_items_only() -> None:
+    pytest.importorskip("torch")
+    from streamser.train.trainer import crop
+    rng = np.random.default_rng(0)
+    x = np.arange(50)[:, None].astype(np.float32)
+    for _ in range(20):
+        w = crop(x, 10, rng)
+        assert len(w) == 10 and np.array_equal(w[:, 0], np.arange(w[0, 0], w[0, 0] + 10))
+    assert crop(x, 80, rng) is x and crop(x, None, rng) is x

@@ -60,6 +60,9 @@ class TrainSpec(Strict):
     class_weighting: bool = True
     balance: bool = False
     seed: int = 0
+    crop: int | None = Field(None, ge=1, description="Train on random crops of this many "
+                             "steps (frames or patches) of longer items; evaluation always "
+                             "sees whole items.")
     threads: int = Field(0, ge=0, description="torch threads (0: torch's default)")
 
 

@@ -51,6 +51,14 @@ def batches(n: int, size: int, rng: np.random.Generator | None) -> Iterator[np.n
         yield order[start:starts[i + 1] if i + 1 < len(starts) else n]
 
 
+def crop(item: np.ndarray, steps: int | None, rng: np.random.Generator) -> np.ndarray:
+    """A random window of ``steps`` steps of a longer item (the item itself otherwise)."""
+    if not steps or len(item) <= steps:
+        return item
+    start = int(rng.integers(0, len(item) - steps + 1))
+    return item[start:start + steps]
+
+
 @torch.no_grad()
 def predict_probs(model: torch.nn.Module, items: list[np.ndarray], batch: int = 64) -> np.ndarray:
     """``(N, K)`` class posteriors of every item, in eval mode."""
@@ -92,7 +100,7 @@ def fit(model: torch.nn.Module, items: list[np.ndarray], y: np.ndarray,
             started = time.perf_counter()
             total, count = 0.0, 0
             for idx in batches(len(items), spec.batch, rng):
-                x, lengths = pad([items[i] for i in idx])
+                x, lengths = pad([crop(items[i], spec.crop, rng) for i in idx])
                 loss = model.loss(x, lengths, targets[idx], weight, stage=stage)
                 opt.zero_grad()
                 loss.backward()
