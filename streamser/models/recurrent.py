@@ -78,6 +78,7 @@ class RecurrentClassifier(SequenceModel):
         self.layers = nn.ModuleList(self.make_layer(a, b) for a, b in zip(widths, widths[1:]))
         self.drop = nn.Dropout(hp["dropout"])
         self.head = mlp(widths[-1], hp["dense"], n_classes, hp["dropout"])
+        self._state_sizes = [len(layer.initial(1)) for layer in self.layers]
 
     def make_layer(self, input_dim: int, hidden: int) -> RecurrentLayer:
         raise NotImplementedError
@@ -88,8 +89,7 @@ class RecurrentClassifier(SequenceModel):
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         new: list[Tensor] = []
         i = 0
-        for layer in self.layers:
-            n = len(layer.initial(1))
+        for layer, n in zip(self.layers, self._state_sizes):
             x, s = layer.step(x, state[i:i + n])
             x = self.drop(x)
             new += s
