@@ -117,7 +117,7 @@ def test_ctc_greedy_decoding_and_training() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < 0.5 * losses[0]
     model.eval()
     assert (model(x, lengths).argmax(-1) == y).float().mean() >= 5 / 6
@@ -139,7 +139,7 @@ def test_sae_pca_and_pretraining() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < losses[0]
     assert not set(map(id, model.parameters_for("main"))) & set(map(id, model.convs.parameters()))
 

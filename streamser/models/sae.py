@@ -38,7 +38,7 @@ class SAEBLSTM(SequenceModel):
         p, k = min(hp["pca"], input_dim), hp["kernels_per_width"]
         self.register_buffer("pca_mean", torch.zeros(input_dim))
         self.register_buffer("pca_components", torch.eye(input_dim)[:p])
-        self.convs = nn.ModuleList(nn.Conv1d(p, k, w, padding="same") for w in hp["widths"])
+        self.convs = nn.ModuleList(nn.Conv1d(p, k, w) for w in hp["widths"])
         self.decoders = nn.ModuleList(nn.Linear(k, p * w) for w in hp["widths"])
         width = k * len(hp["widths"])
         self.rnn = nn.LSTM(width, hp["hidden"], batch_first=True, bidirectional=True)
@@ -65,7 +65,8 @@ class SAEBLSTM(SequenceModel):
             x = x + self.hparams["noise"] * torch.randn_like(x)
         mask = valid_mask(lengths, x.shape[1]).unsqueeze(1).to(x.dtype)   # (B, 1, T)
         z = self.project(x).transpose(1, 2) * mask                   # (B, pca, T), 0 past the end
-        maps = torch.cat([torch.sigmoid(conv(z)) for conv in self.convs], dim=1) * mask
+        maps = torch.cat([torch.sigmoid(conv(F.pad(z, ((w - 1) // 2, w // 2))))   # "same"
+                          for conv, w in zip(self.convs, self.hparams["widths"])], dim=1) * mask
         pool = self.hparams["pool"]                                   # mean over valid frames
         counts = F.avg_pool1d(mask, pool, ceil_mode=True)
         maps = (F.avg_pool1d(maps, pool, ceil_mode=True) / counts.clamp(min=1e-6)).transpose(1, 2)
