@@ -288,7 +288,8 @@ def monitor_cmd(endpoint: str, topics: tuple[str, ...], seconds: float | None, o
 
 def _add_train_commands() -> None:
     from .train.commands import eval_cmd, models_cmd, train_cmd
-    for command in (train_cmd, eval_cmd, models_cmd):
+    from .export.commands import export_cmd
+    for command in (train_cmd, eval_cmd, models_cmd, export_cmd):
         main.add_command(command)
 
 

@@ -20,6 +20,7 @@ this is eq. 10-11 exactly. Without biases, input 512 and hidden 256 have
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import State
@@ -41,15 +42,20 @@ class AttentionGateCell(RecurrentLayer):
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         h, past = state[0], state[1:]
-        o, cand = self.oc(torch.cat((h, x), dim=-1)).chunk(2, dim=-1)
+        # W_o, W_c applied to h and x apart (same sum as on [h, x]): an int8 build then
+        # quantizes h and x with their own scales instead of one scale for both
+        w = self.oc.weight
+        gates = F.linear(x, w[:, self.hidden:], self.oc.bias) + F.linear(h, w[:, :self.hidden])
+        o, cand = gates.chunk(2, dim=-1)
         o, cand = torch.sigmoid(o), torch.tanh(cand)
         if self.depth == 1:
             memory, score = past[0], self.V(torch.tanh(self.W(past[0])))
         else:
-            cells = torch.stack(past)                                 # (L, B, H)
-            scores = self.V(torch.tanh(self.W(cells)))
-            alpha = torch.softmax(scores, dim=0)
-            memory, score = (alpha * cells).sum(0), (alpha * scores).sum(0)
+            # depth on the last axis: one softmax op, which int8 TFLite keeps in int8
+            cells = torch.stack(past, dim=-1)                         # (B, H, L)
+            scores = torch.stack([self.V(torch.tanh(self.W(c))) for c in past], dim=-1)
+            alpha = torch.softmax(scores, dim=-1)
+            memory, score = (alpha * cells).sum(-1), (alpha * scores).sum(-1)
         a = torch.sigmoid(score)
         c = a * memory + (1 - a) * cand
         h = o * torch.tanh(c)

@@ -99,7 +99,10 @@ def mlp(in_dim: int, hidden: list[int], out_dim: int, dropout: float = 0.0,
 
 def run_bidirectional(rnn: nn.Module, x: Tensor, lengths: Tensor) -> Tensor:
     """A (bidirectional) ``nn.LSTM``/``nn.GRU`` over padded items, padding ignored;
-    output ``(B, T, H)`` with zeros on padded steps."""
+    output ``(B, T, H)`` with zeros on padded steps. Under ``torch.export`` (ONNX/TFLite
+    export of one full window, no padding) the plain call, which exporters can lower."""
+    if torch.compiler.is_exporting():
+        return rnn(x)[0]
     packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu().clamp(min=1),
                                                batch_first=True, enforce_sorted=False)
     out, _ = rnn(packed)

@@ -67,3 +67,22 @@ def resolve(model: str) -> Path:
         return names[model]
     raise KeyError(f"{model}: no such checkpoint file or bundled model "
                    f"(bundled: {', '.join(names) or 'none'})")
+
+
+#: Builds of a bundled model the runtime can load, in order of preference.
+BUILDS = (".int8.tflite", ".int8.onnx", ".onnx", ".tflite", ".pt")
+
+
+def artifact(model: str, build: str | None = None) -> Path:
+    """A model file as given, or the preferred (or the named, e.g. ``.int8.onnx``) build of
+    the bundled model of that name, for the ``infer`` node."""
+    path = Path(model)
+    if path.is_file():
+        return path
+    for suffix in ([build] if build else BUILDS):
+        candidate = ZOO / f"{model}{suffix}"
+        if candidate.is_file():
+            return candidate
+    names = sorted({p.name.split(".")[0] for p in ZOO.iterdir() if p.suffix != ".py"})
+    raise FileNotFoundError(f"{model}: no such model file or bundled model build "
+                            f"(bundled: {', '.join(n for n in names if n != '__pycache__')})")
