@@ -27,14 +27,16 @@ def set_metadata(path: Path, contract: dict[str, Any]) -> None:
 
 
 def export_onnx(exp: Exportable, path: Path) -> Path:
-    """The float model, batch axis dynamic (several streams in one call)."""
+    """The float model. A step model's batch axis is dynamic (several streams in one
+    call); a window model has batch 1 (its BiLSTMs export with a fixed batch)."""
     from torch.export import Dim
 
     batch = Dim("batch")
-    example = tuple(torch.from_numpy(v) for v in exp.example(2).values())
-    dims: dict[str, Any] = {"x": {0: batch}}
-    if exp.contract["states"]:
-        dims["states"] = tuple({0: batch} for _ in exp.contract["states"])
+    stateful = bool(exp.contract["states"])
+    example = tuple(torch.from_numpy(v) for v in exp.example(2 if stateful else 1).values())
+    dims: dict[str, Any] | None = None
+    if stateful:
+        dims = {"x": {0: batch}, "states": tuple({0: batch} for _ in exp.contract["states"])}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(exp.module, example, str(path), dynamo=True, external_data=False,
