@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from streamser import __version__
 from streamser.plugins.infer.contract import FORMAT
+
+from streamser import __version__
 from streamser.registry import load as load_plugin
 
 

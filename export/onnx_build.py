@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from streamser.plugins.infer.contract import METADATA_KEY
 
 from .exportable import Exportable
@@ -59,8 +58,7 @@ class _Reader:
 def quantize_onnx(exp: Exportable, float_path: Path, path: Path,
                   samples: list[dict[str, np.ndarray]]) -> Path:
     """Static int8 quantization (QDQ, per-channel weights, min/max calibration)."""
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -90,10 +90,10 @@ def verdict(board: Board, flash_bytes: int, arena_bytes: int, macs_per_second: f
 def render(report: dict[str, Any]) -> str:
     """The report as plain text lines."""
     r = report
-    lines = [f"{r['name']} ({r['arch']}, {r['parameters']:,} parameters, {r['mode']} model, "
-             f"{r['steps_per_second']:g} calls per second of audio)",
-             f"  MACs: {r['macs_per_call']:,} per call, {r['macs_per_second'] / 1e6:.2f} M per "
-             "second of audio"]
+    lines = [(f"{r['name']} ({r['arch']}, {r['parameters']:,} parameters, {r['mode']} model, "
+              f"{r['steps_per_second']:g} calls per second of audio)"),
+             (f"  MACs: {r['macs_per_call']:,} per call, {r['macs_per_second'] / 1e6:.2f} M per "
+              "second of audio")]
     for name, size in r["artifacts"].items():
         lines.append(f"  {name}: {size / 1024:.1f} KiB")
     if r.get("tflm"):

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from streamser.plugins.infer.contract import METADATA_KEY
 
 from .exportable import Exportable

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
 from streamser.plugins.infer.backends import Backend, TfliteBackend
 from streamser.plugins.infer.contract import ModelContract
 
@@ -86,7 +85,7 @@ def compare(reference: list[np.ndarray], build: list[np.ndarray], y: np.ndarray,
     ref = np.concatenate(reference[:len(build)])
     got = np.concatenate(build)
     last = np.array([p[-1].argmax() for p in build])
-    return {"steps": int(len(got)), "clips": len(build),
+    return {"steps": len(got), "clips": len(build),
             "max_abs_error": float(np.abs(ref - got).max()),
             "argmax_agreement": float((ref.argmax(1) == got.argmax(1)).mean()),
             **recall_scores(last, y[:len(build)], k)}

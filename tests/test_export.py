@@ -34,6 +34,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def val_clips(exported: dict):
     from streamser.export.data import load_sets
     from streamser.plugins.infer.backends import open_backend
+
     from streamser.train.checkpoint import read_meta
     from streamser.zoo import resolve
 
@@ -56,6 +57,7 @@ def test_all_artifacts_written(exported: dict) -> None:
 
 def test_onnx_equals_pytorch_over_a_stream_with_state(exported: dict, val_clips) -> None:
     from streamser.plugins.infer.backends import open_backend
+
     from streamser.zoo import resolve
 
     onnx, torch_ = open_backend(exported["out"] / "cry-need.onnx"), open_backend(
@@ -127,7 +129,6 @@ def test_int8_tflite_is_integer_only_and_runs_in_tflite_micro(exported: dict) ->
 
 def test_metadata_contract_in_every_artifact(exported: dict) -> None:
     from ai_edge_litert import schema_py_generated as schema
-
     from streamser.plugins.infer.backends import open_backend
     from streamser.plugins.infer.tflite_meta import read_metadata
 
@@ -153,7 +154,6 @@ def test_metadata_contract_in_every_artifact(exported: dict) -> None:
 def _infer_scores(model: str, clip: Path) -> np.ndarray:
     """Run the is09 front-end and an infer node over a clip; the scores it emits."""
     import soundfile as sf
-
     from streamser.plugins.features.is09 import Is09
     from streamser.plugins.infer import Infer
 

@@ -125,8 +125,8 @@ class TorchBackend(Backend):
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
         import torch
-
         from streamser.export.contract import contract_for
+
         from streamser.train.checkpoint import load
 
         torch.set_num_threads(threads)
