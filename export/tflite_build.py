@@ -142,10 +142,19 @@ class Tflm:
     """A model loaded in TFLite Micro's Python runtime (the reference kernels and memory
     planner a firmware gets); inputs and outputs are addressed in the model's order."""
 
-    def __init__(self, model: bytes, arena_size: int = 1 << 20) -> None:
+    def __init__(self, model: bytes, arena_size: int = 1 << 18,
+                 max_arena: int = 1 << 27) -> None:
         from tflite_micro import runtime
 
-        self.interp = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+        while True:   # grow the arena until the model fits (the figure is what it uses)
+            try:
+                with _c_stderr():
+                    self.interp = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+                break
+            except RuntimeError:
+                if arena_size >= max_arena:
+                    raise
+                arena_size *= 2
         self.inputs, self.outputs = io_order(model)
 
     def run(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -158,15 +167,27 @@ class Tflm:
     def arena_bytes(self) -> int:
         """Arena in use, as the RecordingMicroAllocator prints it on C stderr (call after
         one invoke)."""
-        with tempfile.TemporaryFile() as log:
-            saved = os.dup(2)
-            os.dup2(log.fileno(), 2)
-            try:
-                self.interp.print_allocations()
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
-            log.seek(0)
-            text = log.read().decode(errors="replace")
-        return next((int(line.split()[-2]) for line in text.splitlines()
+        with _c_stderr() as log:
+            self.interp.print_allocations()
+        return next((int(line.split()[-2]) for line in log.text.splitlines()
                      if "Arena allocation total" in line), 0)
+
+
+class _Captured:
+    text = ""
+
+
+@contextlib.contextmanager
+def _c_stderr() -> Any:
+    """Capture what C code writes on file descriptor 2 (TFLite Micro's log)."""
+    captured = _Captured()
+    with tempfile.TemporaryFile() as log:
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            log.seek(0)
+            captured.text = log.read().decode(errors="replace")
