@@ -30,7 +30,7 @@ def load_sets(meta: dict[str, Any], contract: ModelContract, manifest: Path,
 
     items, y, groups, _labels, _clips = load_dataset(
         [manifest], FrontEnd.from_dict(meta["frontend"]), FeatureCache(),
-        labels=meta["labels"], progress=progress)
+        labels=meta["labels"], progress=progress, label_map=meta.get("label_map"))
     if not items:
         raise ValueError(f"{manifest}: no clip with one of the model's labels")
     rng = np.random.default_rng(seed)

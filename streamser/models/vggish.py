@@ -11,7 +11,8 @@ Training, as the paper: stage ``patch`` trains the CNN per patch on the clip's l
 fine-tuned, not frozen) on clips: ``recurrent: bilstm`` runs a BiLSTM over the patch
 embeddings and pools with ``mu_t = softmax(W h_t)``, ``mu = sum_t mu_t h_t`` (eq. 8-9).
 ``recurrent: agate`` uses M1's attention-gate cell instead, forwards only: the model
-then streams patch by patch (``step``), and its clip logits are those of the last patch.
+then streams patch by patch (``step``), its clip logits are those of the last patch, and
+its main stage trains on every patch's logits (the cry detector's setting).
 """
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ class VGGishLSTM(SequenceModel):
         return self.head(self.drop(self.pool(h, lengths)))
 
     def forward_steps(self, x: Tensor) -> Tensor:
-        return self.head(self.cell.sequence(self.embed(x)))
+        return self.head(self.drop(self.cell.sequence(self.drop(self.embed(x)))))
 
     def initial_state(self, batch: int) -> State:
         return self.cell.initial(batch)
@@ -106,6 +107,13 @@ class VGGishLSTM(SequenceModel):
             valid = valid_mask(lengths, x.shape[1])
             labels = target.unsqueeze(1).expand(-1, x.shape[1])[valid]
             return F.cross_entropy(self.patch_logits(x[valid]), labels, weight=class_weight)
+        if self.streaming:   # every patch carries the clip's label, as M1 trains every step
+            logits = self.forward_steps(x)
+            every = target.unsqueeze(1).expand(-1, x.shape[1])
+            ce = F.cross_entropy(logits.transpose(1, 2), every, weight=class_weight,
+                                 reduction="none")
+            mask = valid_mask(lengths, x.shape[1]).to(ce.dtype)
+            return (ce * mask).sum() / mask.sum()
         return F.cross_entropy(self(x, lengths), target, weight=class_weight)
 
     def parameters_for(self, stage: str) -> Iterator[nn.Parameter]:

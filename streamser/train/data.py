@@ -9,11 +9,11 @@ in blocks of any size (the nodes keep their framing state per stream).
 Public API::
 
     Clip(path, label, group, extras)
-    read_manifest(path, labels=None) -> list[Clip]
+    read_manifest(path, labels=None, label_map=None) -> list[Clip]
     load_audio(path, rate=16000) -> np.ndarray               # float32 mono
     FrontEnd.from_dict(d) / .to_dict() / .key() / .dims / .extract(audio) / .nodes()
     FeatureCache(root=None).features(clip, frontend, augment=None, copy=0) -> np.ndarray
-    load_dataset(manifests, frontend, cache, labels=None, progress=True)
+    load_dataset(manifests, frontend, cache, labels=None, progress=True, label_map=None)
         -> (items, y, groups, labels, clips)
     Normalizer().fit(items) / .apply(x) / .to_dict() / Normalizer.from_dict(d)
     class_weights(y, n_classes) -> np.ndarray
@@ -26,7 +26,7 @@ import json
 import os
 import uuid
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -62,10 +62,12 @@ class Clip:
     extras: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
-def read_manifest(path: str | Path, labels: Sequence[str] | None = None) -> list[Clip]:
+def read_manifest(path: str | Path, labels: Sequence[str] | None = None,
+                  label_map: Mapping[str, str] | None = None) -> list[Clip]:
     """The clips of a manifest CSV (``path,label,group,...``; paths relative to the
-    manifest's folder unless absolute), optionally only those whose label is in
-    ``labels``. Raises ValueError for a missing file, missing columns or empty cells."""
+    manifest's folder unless absolute), labels renamed by ``label_map`` (e.g. every
+    donateacry need -> ``cry``), optionally only those whose label is then in ``labels``.
+    Raises ValueError for a missing file, missing columns or empty cells."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"manifest not found: {path}")
@@ -80,9 +82,10 @@ def read_manifest(path: str | Path, labels: Sequence[str] | None = None) -> list
         for line, row in enumerate(reader, start=2):
             if not all((row.get(k) or "").strip() for k in ("path", "label", "group")):
                 raise ValueError(f"{path}:{line}: empty path, label or group")
-            if wanted is not None and row["label"] not in wanted:
+            label = (label_map or {}).get(row["label"], row["label"])
+            if wanted is not None and label not in wanted:
                 continue
-            clips.append(Clip((path.parent / row["path"]).resolve(), row["label"], row["group"],
+            clips.append(Clip((path.parent / row["path"]).resolve(), label, row["group"],
                               {k: v for k, v in row.items()
                                if k not in ("path", "label", "group") and k is not None}))
     return clips
@@ -320,7 +323,7 @@ class FeatureCache:
 
 def load_dataset(manifests: str | Path | Iterable[str | Path], frontend: FrontEnd,
                  cache: FeatureCache, labels: Sequence[str] | None = None,
-                 progress: bool = True
+                 progress: bool = True, label_map: Mapping[str, str] | None = None
                  ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, list[str], list[Clip]]:
     """Features of every clip of one or more manifests: ``(items, y, groups, labels,
     clips)``. ``labels`` fixes the class order (clips with other labels are left out;
@@ -330,7 +333,7 @@ def load_dataset(manifests: str | Path | Iterable[str | Path], frontend: FrontEn
     if isinstance(manifests, (str, Path)):
         manifests = [manifests]
     manifests = list(manifests)
-    clips = [c for m in manifests for c in read_manifest(m, labels)]
+    clips = [c for m in manifests for c in read_manifest(m, labels, label_map)]
     if not clips:
         raise ValueError(f"no clips in {', '.join(map(str, manifests))}"
                          + (f" with labels {list(labels)}" if labels else ""))

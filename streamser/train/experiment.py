@@ -23,7 +23,7 @@ from .balance import balanced_patches, plan_balance
 from .data import Clip, FeatureCache, FrontEnd, Normalizer, class_weights, load_dataset
 from .recipe import Recipe
 from .scores import scores, summarize
-from .splits import check_no_leak, group_kfold, holdout, leave_one_group_out
+from .splits import check_no_leak, group_kfold, holdout, is_test_group, leave_one_group_out
 
 Report = Callable[[dict[str, Any]], None]
 PATCH, PATCH_HOP = 96, 48
@@ -58,7 +58,11 @@ def load_data(recipe: Recipe, cache: FeatureCache | None = None, progress: bool 
     frontend = frames_frontend(recipe)
     items, y, groups, found, clips = load_dataset(
         recipe.data.manifest_paths(), frontend, cache or FeatureCache(),
-        labels=labels or recipe.data.labels, progress=progress)
+        labels=labels or recipe.data.labels, progress=progress,
+        label_map=recipe.data.label_map)
+    if recipe.data.test_groups_k:
+        keep = [i for i, g in enumerate(groups) if not is_test_group(g, recipe.data.test_groups_k)]
+        clips, items, y, groups = ([c[i] for i in keep] for c in (clips, items, y, groups))
     return Data(clips, items, np.asarray(y), np.asarray(groups), found, frontend)
 
 
@@ -224,6 +228,7 @@ def meta_for(recipe: Recipe, data: Data, trained: Trained) -> dict[str, Any]:
     frontend = dict(recipe.data.frontend)
     return {"arch": recipe.model.arch, "name": recipe.name, "task": recipe.task,
             "input_dim": int(data.items[0].shape[-1]), "labels": data.labels,
+            "label_map": recipe.data.label_map,
             "frontend": FrontEnd.from_dict(frontend).to_dict(),
             "normalizer": trained.normalizer.to_dict(),
             "training": {"recipe": recipe.model_dump(mode="json"), **trained.fit,
@@ -238,5 +243,5 @@ def frames_for_eval(meta: dict[str, Any], manifest: Path, cache: FeatureCache | 
     spec["patch"] = None
     items, y, _groups, labels, _clips = load_dataset(
         [manifest], FrontEnd.from_dict(spec), cache or FeatureCache(), labels=meta["labels"],
-        progress=progress)
+        progress=progress, label_map=meta.get("label_map"))
     return items, np.asarray(y), labels

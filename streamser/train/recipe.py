@@ -38,6 +38,11 @@ class DataSpec(Strict):
                                                                   "../shared/data"))
     manifests: list[str]
     labels: list[str] | None = None
+    label_map: dict[str, str] = Field(default_factory=dict, description="Rename manifest "
+                                      "labels before use, e.g. {hungry: cry, laugh: other}.")
+    test_groups_k: int | None = Field(None, ge=2, description="Leave out the fixed test "
+                                      "split (about 1/k of the groups; see splits."
+                                      "is_test_group) for evaluation on unseen recordings.")
     frontend: dict[str, Any] = Field(
         default_factory=lambda: {"features": [{"plugin": "features.is09"}], "rate": 16000})
     augment: dict[str, Any] | None = None

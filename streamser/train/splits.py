@@ -11,6 +11,7 @@ Public API::
 from __future__ import annotations
 
 import warnings
+import zlib
 
 import numpy as np
 
@@ -84,3 +85,11 @@ def check_no_leak(splits: list[Split], groups: np.ndarray) -> None:
         if shared:
             raise ValueError(f"fold {i + 1}: {len(shared)} group(s) on both sides of the "
                              f"split, e.g. {sorted(shared)[:3]}")
+
+
+def is_test_group(group: str, k: int) -> bool:
+    """The fixed test split: a group is held out when its CRC32 is 0 modulo ``k`` (about
+    1/k of the groups; stable across corpora, runs and machines). Training recipes with
+    ``data.test_groups_k`` leave these groups out, and ``streamser mkstream --test-k``
+    builds its evaluation streams from them only."""
+    return zlib.crc32(str(group).encode()) % k == 0

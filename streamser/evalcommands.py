@@ -1,0 +1,73 @@
+"""``streamser mkstream`` and ``streamser score-events``: build labelled test streams and
+score a run's events against them (numpy, soundfile and soxr only)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.command("mkstream")
+@click.argument("manifests", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--minutes", type=float, default=20.0, show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Audio file to write (.flac or .wav, 16 kHz mono).")
+@click.option("--truth", type=click.Path(dir_okay=False),
+              help="Truth CSV (default: OUT with suffix .truth.csv).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--test-k", type=int, default=None,
+              help="Only clips of the fixed test split (groups a recipe with "
+                   "data.test_groups_k K never trains on).")
+def mkstream_cmd(manifests: tuple[str, ...], minutes: float, out: str, truth: str | None,
+                 seed: int, test_k: int | None) -> None:
+    """Build a long labelled stream (cries among speech, telephone-band speech, laughter,
+    noise and silence; some cries over noise) from MANIFESTS, with a truth CSV."""
+    from .teststreams import make_stream, write
+    paths = [Path(m) for m in manifests]
+    for p in paths:
+        if not p.is_file():
+            _fail(f"manifest not found: {p}")
+    if minutes <= 0:
+        _fail("--minutes must be > 0")
+    try:
+        audio, rows = make_stream(paths, minutes, seed, test_k)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    out_p = Path(out)
+    truth_p = Path(truth) if truth else out_p.with_suffix(".truth.csv")
+    write(audio, rows, out_p, truth_p)
+    kinds: dict[str, int] = {}
+    for r in rows:
+        kinds[str(r["kind"])] = kinds.get(str(r["kind"]), 0) + 1
+    click.echo(f"wrote {out_p} ({len(audio) / 16000 / 60:.1f} min) and {truth_p}: "
+               + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+
+
+@click.command("score-events")
+@click.argument("truth", type=click.Path(dir_okay=False))
+@click.argument("events", type=click.Path(dir_okay=False))
+@click.option("--json", "json_file", type=click.Path(dir_okay=False),
+              help="Also write the scores as JSON.")
+@click.option("--event", default="cry", show_default=True, help="Event name prefix.")
+def score_events_cmd(truth: str, events: str, json_file: str | None, event: str) -> None:
+    """Score EVENTS (a run's JSONL) against TRUTH (a mkstream CSV): episode precision,
+    recall, F1, false alarms per hour, detection latency, need accuracy."""
+    from .eventscore import read_detections, read_truth, render, score
+    for p in (truth, events):
+        if not Path(p).is_file():
+            _fail(f"not found: {p}")
+    try:
+        episodes, length = read_truth(Path(truth))
+        result = score(episodes, read_detections(Path(events), event), length)
+    except (ValueError, KeyError) as exc:
+        _fail(str(exc))
+    click.echo(render(result))
+    if json_file:
+        Path(json_file).write_text(json.dumps(result, indent=1) + "\n")

@@ -1,0 +1,122 @@
+"""``streamser score-events``: score a run's cry events against a stream's truth CSV.
+
+- Episodes: truth rows of kind ``cry`` or ``cry_over_noise`` (``start``, ``end``).
+- Detections: ``cry_start`` events, each closed by the next ``cry_end`` of its stream (or
+  open to the end of the run); a detection *matches* a true episode when their spans
+  overlap. One detection may match several episodes (they are always apart by a non-cry
+  segment, so that means the detector bridged them).
+- Precision: matched detections / detections. Recall: episodes with a match / episodes.
+- False alarms per hour: unmatched detections per hour of non-cry audio (the run's length
+  minus the episodes' spans).
+- Latency: per matched episode, ``emitted_at`` of its first matching ``cry_start`` minus
+  the true onset (median and p95; negative when the detection began before the truth's
+  audible onset).
+- Need accuracy: over matched episodes whose truth label is a need (not ``crying``), the
+  share whose matching ``cry_end`` names that label.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CRY_KINDS = ("cry", "cry_over_noise")
+
+
+@dataclass
+class Detection:
+    start: float
+    end: float
+    emitted_at: float
+    label: str | None = None
+
+
+def read_truth(path: Path) -> tuple[list[dict[str, Any]], float]:
+    """(cry episodes, stream length in seconds) from a ``mkstream`` truth CSV."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"start", "end", "kind"} <= set(rows[0]):
+        raise ValueError(f"{path}: not a truth CSV (needs start,end,kind columns)")
+    length = max(float(r["end"]) for r in rows)
+    episodes = [{**r, "start": float(r["start"]), "end": float(r["end"])}
+                for r in rows if r["kind"] in CRY_KINDS]
+    return episodes, length
+
+
+def read_detections(path: Path, event: str = "cry", stream: str | None = None
+                    ) -> list[Detection]:
+    """Detections from an events JSONL file (``sink.events``)."""
+    open_: dict[str, Detection] = {}
+    out: list[Detection] = []
+    last_t = 0.0
+    with open(path) as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                e = json.loads(line)
+            except ValueError:
+                raise ValueError(f"{path}:{line_no}: not JSON") from None
+            if stream is not None and e.get("stream") != stream:
+                continue
+            last_t = max(last_t, float(e.get("emitted_at", e.get("t", 0))))
+            s = e.get("stream", "default")
+            if e.get("event") == f"{event}_start":
+                open_[s] = Detection(float(e["t"]), float("inf"), float(e["emitted_at"]))
+                out.append(open_[s])
+            elif e.get("event") == f"{event}_end" and s in open_:
+                d = open_.pop(s)
+                d.end, d.label = float(e["t"]), e.get("label")
+    for d in open_.values():
+        d.end = max(last_t, d.start)
+    return out
+
+
+def score(episodes: list[dict[str, Any]], detections: list[Detection],
+          length_s: float) -> dict[str, Any]:
+    def overlaps(ep: dict[str, Any], d: Detection) -> bool:
+        return d.start < ep["end"] and d.end > ep["start"]
+
+    matched_det = [any(overlaps(ep, d) for ep in episodes) for d in detections]
+    latencies, needs = [], []
+    hit = 0
+    for ep in episodes:
+        ds = [d for d in detections if overlaps(ep, d)]
+        if not ds:
+            continue
+        hit += 1
+        first = min(ds, key=lambda d: d.start)
+        latencies.append(first.emitted_at - ep["start"])
+        if ep.get("label") not in (None, "", "crying"):
+            needs.append(first.label == ep["label"])
+    precision = float(np.mean(matched_det)) if detections else 0.0
+    recall = hit / len(episodes) if episodes else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    cry_s = sum(ep["end"] - ep["start"] for ep in episodes)
+    other_h = max(length_s - cry_s, 1e-9) / 3600
+    false_alarms = int(len(detections) - sum(matched_det))
+    lat = np.asarray(latencies) if latencies else np.zeros(0)
+    return {"episodes": len(episodes), "detections": len(detections), "matched": hit,
+            "precision": precision, "recall": recall, "f1": f1,
+            "false_alarms": false_alarms, "non_cry_hours": other_h,
+            "false_alarms_per_hour": false_alarms / other_h,
+            "latency_median_s": float(np.median(lat)) if len(lat) else None,
+            "latency_p95_s": float(np.percentile(lat, 95)) if len(lat) else None,
+            "need_accuracy": float(np.mean(needs)) if needs else None,
+            "need_episodes": len(needs), "stream_s": length_s}
+
+
+def render(s: dict[str, Any]) -> str:
+    lat = (f"{s['latency_median_s']:.2f} s median, {s['latency_p95_s']:.2f} s p95"
+           if s["latency_median_s"] is not None else "n/a")
+    need = (f"{100 * s['need_accuracy']:.1f} % of {s['need_episodes']}"
+            if s["need_accuracy"] is not None else "n/a")
+    return (f"episodes {s['episodes']}, detections {s['detections']}, matched {s['matched']}\n"
+            f"precision {s['precision']:.3f}  recall {s['recall']:.3f}  F1 {s['f1']:.3f}\n"
+            f"false alarms {s['false_alarms']} in {s['non_cry_hours']:.2f} h of non-cry audio "
+            f"= {s['false_alarms_per_hour']:.2f} per hour\n"
+            f"detection latency {lat}\nneed accuracy {need}")
