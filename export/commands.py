@@ -23,8 +23,9 @@ def _fail(message: str) -> None:
               "(calibrated on real audio), the C array and the TFLite Micro check.")
 @click.option("--format", "formats", default="onnx,tflite", show_default=True,
               help="Comma-separated: onnx, tflite.")
-@click.option("--calib", type=click.Path(dir_okay=False), help="Manifest for calibration and "
-              "validation clips (default: the model's training manifest).")
+@click.option("--calib", type=click.Path(dir_okay=False), multiple=True,
+              help="Manifest(s) for calibration and validation clips (repeatable; default: "
+                   "the model's training manifests).")
 @click.option("--out", default="exported", show_default=True, type=click.Path(file_okay=False),
               help="Output folder.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False),
@@ -39,7 +40,7 @@ def _fail(message: str) -> None:
               help="Calibration clips (from groups the validation clips do not use).")
 @click.option("--tflm-steps", type=int, default=3000, show_default=True,
               help="Steps run in TFLite Micro (slow) for its parity figures.")
-def export_cmd(model: str, int8: bool, formats: str, calib: str | None, out: str,
+def export_cmd(model: str, int8: bool, formats: str, calib: tuple[str, ...], out: str,
                report_file: str | None, board: str, window_s: float, val_clips: int,
                calib_clips: int, tflm_steps: int) -> None:
     """Export MODEL (a checkpoint or a bundled model name) to ONNX and TFLite, verified.
@@ -68,7 +69,7 @@ def export_cmd(model: str, int8: bool, formats: str, calib: str | None, out: str
     try:
         checkpoint = resolve(model)
         rep = export_model(Path(checkpoint), Path(out), int8=int8, formats=chosen,
-                           calib=Path(calib) if calib else None, board=board,
+                           calib=[Path(c) for c in calib] or None, board=board,
                            window_s=window_s, calib_clips=calib_clips, val_clips=val_clips,
                            tflm_steps=tflm_steps, say=lambda m: click.echo(m, err=True))
     except Exception as exc:  # one line, not a traceback (STREAMSER_DEBUG=1 shows it)

@@ -22,17 +22,18 @@ class ClipSet:
         return int(sum(len(i) for i in self.items))
 
 
-def load_sets(meta: dict[str, Any], contract: ModelContract, manifest: Path,
+def load_sets(meta: dict[str, Any], contract: ModelContract, manifests: Path | list[Path],
               calib_clips: int = 48, val_clips: int = 100, seed: int = 0,
               progress: bool = True) -> tuple[ClipSet, ClipSet]:
     """(calibration, validation) clip sets from disjoint halves of the groups."""
     from streamser.train.data import FeatureCache, FrontEnd, load_dataset
 
+    manifests = [manifests] if isinstance(manifests, Path) else list(manifests)
     items, y, groups, _labels, _clips = load_dataset(
-        [manifest], FrontEnd.from_dict(meta["frontend"]), FeatureCache(),
+        manifests, FrontEnd.from_dict(meta["frontend"]), FeatureCache(),
         labels=meta["labels"], progress=progress, label_map=meta.get("label_map"))
     if not items:
-        raise ValueError(f"{manifest}: no clip with one of the model's labels")
+        raise ValueError(f"{manifests[0]}: no clip with one of the model's labels")
     rng = np.random.default_rng(seed)
     names = sorted(set(groups))
     rng.shuffle(names)

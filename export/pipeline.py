@@ -19,22 +19,23 @@ from .exportable import Exportable
 FORMATS = ("onnx", "tflite")
 
 
-def default_manifest(meta: dict[str, Any]) -> Path:
-    """The first manifest the model was trained on, under ``$STREAMSER_DATA`` (or
+def default_manifests(meta: dict[str, Any]) -> list[Path]:
+    """The manifests the model was trained on, under ``$STREAMSER_DATA`` (or
     ``../shared/data``)."""
     manifests = meta.get("training", {}).get("manifests") or []
     if not manifests:
         raise ValueError("the checkpoint names no training manifest: give --calib MANIFEST")
     root = Path(os.environ.get("STREAMSER_DATA", "../shared/data"))
-    path = root / manifests[0]
-    if not path.is_file():
-        raise ValueError(f"calibration manifest {path} not found: give --calib MANIFEST "
-                         "or set STREAMSER_DATA")
-    return path
+    paths = [root / m for m in manifests]
+    for path in paths:
+        if not path.is_file():
+            raise ValueError(f"calibration manifest {path} not found: give --calib MANIFEST "
+                             "or set STREAMSER_DATA")
+    return paths
 
 
 def export_model(checkpoint: Path, out: Path, *, int8: bool = True,
-                 formats: tuple[str, ...] = FORMATS, calib: Path | None = None,
+                 formats: tuple[str, ...] = FORMATS, calib: list[Path] | None = None,
                  board: str | None = "cortex-m4-256k", window_s: float = 2.0,
                  calib_clips: int = 48, val_clips: int = 100, tflm_steps: int = 3000,
                  say: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:
@@ -53,12 +54,12 @@ def export_model(checkpoint: Path, out: Path, *, int8: bool = True,
     exp = Exportable.from_checkpoint(model, meta, window_steps=window_steps)
     contract = ModelContract.from_json(json.dumps(exp.contract), name)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = calib or default_manifest(meta)
+    manifests = calib or default_manifests(meta)
     t0 = time.perf_counter()
-    calib_set, val_set = load_sets(meta, contract, manifest, calib_clips, val_clips,
+    calib_set, val_set = load_sets(meta, contract, manifests, calib_clips, val_clips,
                                    progress=progress)
     say(f"data: {len(calib_set.items)} calibration and {len(val_set.items)} validation clips "
-        f"from {manifest} ({time.perf_counter() - t0:.1f} s)")
+        f"from {', '.join(map(str, manifests))} ({time.perf_counter() - t0:.1f} s)")
     reference = verify.ModuleBackend(exp, contract)
     artifacts: dict[str, Path] = {}
     samples = None
@@ -100,7 +101,7 @@ def export_model(checkpoint: Path, out: Path, *, int8: bool = True,
         probs, spent = verify.stream(open_backend(path), val_set)
         parity[build] = {**verify.compare(ref_probs, probs, val_set.y, k),
                          "us_per_call": 1e6 * spent}
-    if tflm:
+    if tflm.get("loads"):
         backend = verify.TflmBackend(artifacts["tflite-int8"].read_bytes(),
                                      str(artifacts["tflite-int8"]))
         probs, spent = verify.stream(backend, val_set, max_steps=tflm_steps)
@@ -116,13 +117,14 @@ def export_model(checkpoint: Path, out: Path, *, int8: bool = True,
         "artifacts": {p.name: p.stat().st_size for p in artifacts.values()},
         "files": [str(p) for p in sorted(out.glob(f"{name}*"))],
         "tflm": tflm,
-        "validation": {"manifest": str(manifest), "clips": len(val_set.items),
+        "validation": {"manifest": ", ".join(map(str, manifests)), "clips": len(val_set.items),
                        "steps": val_set.steps(), "calibration_clips": len(calib_set.items)},
         "parity": parity}
     if board and "tflite-int8" in artifacts:
         rep["board"] = report.verdict(report.BOARDS[board],
                                       artifacts["tflite-int8"].stat().st_size,
-                                      tflm.get("arena_bytes", 0), rep["macs_per_second"])
+                                      tflm.get("arena_bytes", 0), rep["macs_per_second"],
+                                      tflm.get("loads", False))
     return rep
 
 
@@ -136,14 +138,18 @@ def _stage(say: Callable[[str], None], label: str, fn: Callable[[], Any]) -> Any
 def _micro(model: bytes, name: str, out: Path, say: Callable[[str], None]) -> dict[str, Any]:
     """Load the int8 model in TFLite Micro, measure its arena, write the C array."""
     tensors = tflite_build.tensor_report(model)
-    micro = tflite_build.Tflm(model)
-    micro.run(_zero_inputs(model))
-    arena = micro.arena_bytes()
-    source, header = tflite_build.c_array(model, name, arena)
+    try:
+        micro = tflite_build.Tflm(model)
+        micro.run(_zero_inputs(model))
+        arena, error = micro.arena_bytes(), None
+        say(f"TFLite Micro: loads and runs, arena {arena:,} bytes")
+    except RuntimeError as exc:           # e.g. an op TFLM limits (CONCATENATION > 10 inputs)
+        arena, error = 0, f"{exc}: {getattr(exc, 'log', '')}".strip(": ")
+        say(f"TFLite Micro: does NOT load ({error})")
+    source, header = tflite_build.c_array(model, name, arena or None)
     (out / f"{name}_model_data.cc").write_text(source)
     (out / f"{name}_model_data.h").write_text(header)
-    say(f"TFLite Micro: loads and runs, arena {arena:,} bytes")
-    return {"arena_bytes": arena, "ops": tensors["ops"],
+    return {"loads": error is None, "error": error, "arena_bytes": arena, "ops": tensors["ops"],
             "input_dtypes": list(tensors["inputs"].values()),
             "output_dtypes": list(tensors["outputs"].values()),
             "float32_tensors": tensors["float32_tensors"]}

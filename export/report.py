@@ -78,12 +78,14 @@ def onnx_macs(path: Path) -> int:
     return total
 
 
-def verdict(board: Board, flash_bytes: int, arena_bytes: int, macs_per_second: float
-            ) -> dict[str, Any]:
+def verdict(board: Board, flash_bytes: int, arena_bytes: int, macs_per_second: float,
+            loads: bool = True) -> dict[str, Any]:
+    """Each budget used vs allowed; a model TFLite Micro cannot load never fits."""
     checks = {"flash": (flash_bytes, board.model_flash),
               "ram": (arena_bytes, board.model_ram),
               "compute": (macs_per_second, board.model_macs_per_second)}
-    return {"board": board.name, "fits": all(v <= lim for v, lim in checks.values()),
+    return {"board": board.name, "tflm_loads": loads,
+            "fits": loads and all(v <= lim for v, lim in checks.values()),
             **{k: {"used": v, "budget": lim, "ok": v <= lim} for k, (v, lim) in checks.items()}}
 
 
@@ -98,8 +100,11 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"  {name}: {size / 1024:.1f} KiB")
     if r.get("tflm"):
         t = r["tflm"]
-        lines.append(f"  TFLite Micro: loads and runs; arena {t['arena_bytes']:,} bytes; "
-                     f"ops {', '.join(t['ops'])}")
+        if t["loads"]:
+            lines.append(f"  TFLite Micro: loads and runs; arena {t['arena_bytes']:,} bytes; "
+                         f"ops {', '.join(t['ops'])}")
+        else:
+            lines.append(f"  TFLite Micro: does NOT load: {t['error']}")
         lines.append(f"  int8 TFLite: inputs {sorted(set(t['input_dtypes']))}, "
                      f"float32 tensors: {len(t['float32_tensors'])}")
     lines.append(f"  parity with PyTorch on {r['validation']['clips']} validation clips "

@@ -148,11 +148,12 @@ class Tflm:
 
         while True:   # grow the arena until the model fits (the figure is what it uses)
             try:
-                with _c_stderr():
+                with _c_stderr() as log:
                     self.interp = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
                 break
-            except RuntimeError:
-                if arena_size >= max_arena:
+            except RuntimeError as exc:
+                if arena_size >= max_arena or "Failed to allocate" not in log.text:
+                    exc.log = " ".join(log.text.split())   # type: ignore[attr-defined]
                     raise
                 arena_size *= 2
         self.inputs, self.outputs = io_order(model)

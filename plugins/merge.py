@@ -4,7 +4,7 @@ Fan-in of two ``scores`` streams: the detector's (e.g. cry vs other) and the nee
 model's (frames whose meta ``model`` is ``need_model``). The detector's frames pass
 through with meta ``label`` (the best need) and ``label_scores`` (the need posteriors
 averaged over the need frames that arrived while the detector's ``label`` score was at
-or above ``on``). The average restarts when the detector turns on again after ``reset``
+or above ``threshold``). The average restarts when the detector turns on again after ``reset``
 seconds off, so ``smooth.hysteresis`` puts the guess for the episode that just ended on
 its ``cry_end`` event. Need frames are not passed on.
 """
@@ -22,7 +22,8 @@ from streamser.node import Node, Params
 class MergeNeedParams(Params):
     need_model: str = Field("cry-need", description="meta 'model' of the need scores.")
     label: str = Field("cry", description="Detector class whose score gates the average.")
-    on: float = Field(0.5, ge=0, le=1, description="Detector score that counts as crying.")
+    threshold: float = Field(0.5, ge=0, le=1, description="Detector score that counts as "
+                                                          "crying.")
     reset: float = Field(3.0, ge=0, le=600, description="Seconds off after which the next "
                                                         "cry starts a new average.")
 
@@ -56,7 +57,7 @@ class MergeNeed(Node):
             return []
         labels = list(frame.meta.get("labels") or [])
         col = labels.index(self.params.label) if self.params.label in labels else 0
-        crying = float(frame.data[col]) >= self.params.on
+        crying = float(frame.data[col]) >= self.params.threshold
         ready = [p for u, p in st.pending if u <= upto]
         st.pending = [(u, p) for u, p in st.pending if u > upto]
         if crying:

@@ -64,7 +64,7 @@ def _tflite_interpreter(content: bytes, threads: int, reference: bool) -> Any:
             from tflite_runtime import interpreter as tfl  # type: ignore[no-redef]
         except ImportError:
             raise ImportError("running .tflite models needs ai-edge-litert (or "
-                              "tflite-runtime): pip install 'streamser[tflite]'") from None
+                              "tflite-runtime): pip install ai-edge-litert") from None
     kwargs: dict[str, Any] = {"model_content": content, "num_threads": threads}
     if reference:   # the built-in kernels only, as TFLite Micro has them (no XNNPACK)
         kwargs["experimental_op_resolver_type"] = \
