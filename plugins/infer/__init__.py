@@ -23,6 +23,9 @@ from .backends import Backend, open_backend
 class InferParams(Params):
     model: str = Field(description="Model file (.onnx, .tflite, .pt) or bundled model name "
                                    "(its int8 TFLite build is preferred).")
+    build: str | None = Field(None, description="For a bundled model: which build, e.g. "
+                                                "'.onnx' or '.int8.tflite' (default: the "
+                                                "first of .int8.tflite, .int8.onnx, .onnx).")
     backend: Literal["auto", "onnx", "tflite", "torch"] = Field(
         "auto", description="Runtime; auto picks by file suffix.")
     every: int = Field(1, ge=1, le=10000, description="Stateful models: emit scores every "
@@ -48,7 +51,8 @@ class Infer(Node):
 
     def start(self) -> None:
         from streamser.zoo import artifact
-        self.backend: Backend = open_backend(artifact(self.params.model), self.params.backend,
+        path = artifact(self.params.model, self.params.build)
+        self.backend: Backend = open_backend(path, self.params.backend,
                                              self.params.threads)
         self.contract = self.backend.contract
         self._streams: dict[str, _Stream] = {}

@@ -1,0 +1,84 @@
+"""gate.scores: pass audio only while a detector's score is on (an episode's audio).
+
+Fan-in of ``audio`` and the detector's ``scores``. Audio is held back (``buffer`` seconds)
+until the scores that cover it arrive; a stretch of audio is let through when a scores
+frame whose span (``t`` to meta ``upto``) covers it has its ``label`` score at or above
+``threshold``, and dropped otherwise. Released audio after dropped audio starts with meta
+``gap: true``, so the stateful nodes behind the gate (features, ``infer``) start afresh
+for each episode. Used to run the need classifier over detected cries only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydantic import Field
+
+from streamser.frames import Frame
+from streamser.node import Node, Params
+
+
+class GateScoresParams(Params):
+    label: str = Field("cry", description="Detector class that opens the gate.")
+    threshold: float = Field(0.5, ge=0, le=1, description="Score at or above which the "
+                                                          "covered audio passes.")
+    buffer: float = Field(3.0, gt=0, le=60, description="Seconds of audio held back while "
+                                                        "waiting for scores (older is dropped).")
+
+
+@dataclass
+class _Held:
+    rate: int = 0
+    chunks: list[Frame] = field(default_factory=list)
+    released_to: float = -np.inf     # stream time up to which audio has gone out
+    gap: bool = True
+    seq: int = 0
+
+
+class GateScores(Node):
+    """Pass audio only while a detector score is on (fan-in: audio + scores)."""
+
+    Params = GateScoresParams
+    inputs = ("audio", "scores")
+    outputs = ("audio",)
+    params: GateScoresParams
+
+    def start(self) -> None:
+        self._streams: dict[str, _Held] = {}
+
+    def process(self, frame: Frame) -> list[Frame]:
+        st = self._streams.setdefault(frame.stream, _Held())
+        if frame.kind == "audio":
+            st.rate = int(frame.meta["sample_rate"])
+            st.chunks.append(frame)
+            limit = frame.t + len(frame.data) / st.rate - self.params.buffer
+            while st.chunks and st.chunks[0].t + len(st.chunks[0].data) / st.rate < limit:
+                st.chunks.pop(0)
+                st.gap = True
+            return []
+        labels = list(frame.meta.get("labels") or [])
+        col = labels.index(self.params.label) if self.params.label in labels else 0
+        upto = float(frame.meta.get("upto", frame.t))
+        on = float(frame.data[col]) >= self.params.threshold
+        out = []
+        keep = []
+        for chunk in st.chunks:
+            end = chunk.t + len(chunk.data) / st.rate
+            if end > upto:                      # not fully scored yet
+                keep.append(chunk)
+                continue
+            if on and end > frame.t:
+                start = max(chunk.t, st.released_to, frame.t)
+                a = int(round((start - chunk.t) * st.rate))
+                if a < len(chunk.data):
+                    meta = {**chunk.meta, "upto": end}
+                    if st.gap:
+                        meta["gap"], st.gap = True, False
+                    out.append(Frame("audio", chunk.data[a:], t=chunk.t + a / st.rate,
+                                     seq=st.seq, stream=frame.stream, meta=meta))
+                    st.seq += 1
+                    st.released_to = end
+            else:
+                st.gap = True
+        st.chunks = keep
+        return out
