@@ -69,7 +69,7 @@ class GateScores(Node):
                 continue
             if on and end > frame.t:
                 start = max(chunk.t, st.released_to, frame.t)
-                a = int(round((start - chunk.t) * st.rate))
+                a = round((start - chunk.t) * st.rate)
                 if a < len(chunk.data):
                     meta = {**chunk.meta, "upto": end}
                     if st.gap:

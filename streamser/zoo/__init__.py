@@ -35,13 +35,17 @@ class BundledModel:
                  f"{d['size_bytes'] / 1024:.0f} KiB, front-end {feats})",
                  f"  labels: {', '.join(d['labels'])}"]
         if d["recipe"]:
-            lines.append(f"  trained by: streamser train {d['recipe']} --cv --out "
+            cv_flag = " --cv" if d["cv"] else ""
+            lines.append(f"  trained by: streamser train {d['recipe']}{cv_flag} --out "
                          f"streamser/zoo/{self.path.name}")
         if d["cv"]:
             cv = d["cv"]
             lines.append(f"  cross-validation ({cv['scheme']}, {cv['folds']} folds): "
                          f"UA {100 * cv['ua']:.1f} ± {100 * cv['ua_std']:.1f} %, "
                          f"WA {100 * cv['wa']:.1f} ± {100 * cv['wa_std']:.1f} %")
+        val = self.meta.get("training", {}).get("best_val_ua")
+        if not d["cv"] and val is not None:
+            lines.append(f"  validation on held-out groups: UA {100 * val:.1f} % (clips)")
         for key, value in d["figures"].items():
             lines.append(f"  {key}: {value}")
         return "\n".join(lines)
