@@ -131,3 +131,25 @@ def bench_cmd(config: str, input_: str, sets: tuple[str, ...], truth: str | None
         click.echo(render(result["scores"]))
     if json_file:
         Path(json_file).write_text(json.dumps(result, indent=1) + "\n")
+
+
+@click.command("plot-events")
+@click.argument("audio", type=click.Path(exists=True, dir_okay=False))
+@click.argument("events", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
+@click.option("--scores", type=click.Path(exists=True, dir_okay=False),
+              help="sink.jsonl file of the detector's scores frames.")
+@click.option("--truth", type=click.Path(exists=True, dir_okay=False),
+              help="mkstream truth CSV: shade the true episodes.")
+@click.option("--start", type=float, default=0.0, show_default=True, help="Seconds.")
+@click.option("--end", type=float, default=None, help="Seconds (default: the end).")
+def plot_events_cmd(audio: str, events: str, out: str, scores: str | None,
+                    truth: str | None, start: float, end: float | None) -> None:
+    """A timeline PNG of a run: AUDIO's waveform, the cry score, the EVENTS."""
+    import importlib.util
+    if importlib.util.find_spec("matplotlib") is None:
+        _fail("matplotlib is not installed: pip install 'streamser[plot]'")
+    from .plotevents import plot
+    plot(Path(audio), Path(events), Path(out), Path(scores) if scores else None,
+         Path(truth) if truth else None, start, end)
+    click.echo(f"wrote {out}")

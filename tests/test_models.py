@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 torch = pytest.importorskip("torch")
 
@@ -151,3 +152,22 @@ def test_build_rejects_unknown_arch_and_hparams() -> None:
         build("agate_lstm", 3, 2, colour=1)
     assert set(ARCHITECTURES) == {"agate_lstm", "lstm", "gru", "bilstm_att", "dblmm",
                                   "blstm_ctc", "vggish_lstm", "sae_blstm"}
+
+
+def test_spliced_training_learns_to_switch_class_within_a_stream() -> None:
+    """With ``splice``, a streaming model trains on clips joined end to end (per-step
+    labels), so its running output changes class where the input does; trained on single
+    clips it has never seen a change. Toy data: class = sign of the input's mean."""
+    from streamser.train.recipe import TrainSpec
+    from streamser.train.trainer import fit
+
+    rng = np.random.default_rng(0)
+    y = np.arange(64) % 2
+    items = [(rng.normal(0, 0.3, (12, 4)) + (1 if c else -1)).astype(np.float32) for c in y]
+    spec = TrainSpec(epochs=40, batch=16, lr=0.02, patience=40, val_fraction=0, splice=2)
+    model = build("agate_lstm", 4, 2, hidden=[8], dense=[], dropout=0.0)
+    fit(model, items, y, [], np.zeros(0, int), spec, ["neg", "pos"])
+    joined = torch.from_numpy(np.concatenate([items[0], items[1]])[None])   # neg then pos
+    with torch.no_grad():
+        steps = model.forward_steps(joined)[0].argmax(-1).numpy()
+    assert (steps[:12] == 0).mean() >= 0.9 and (steps[-6:] == 1).all()

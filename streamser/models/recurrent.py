@@ -111,7 +111,7 @@ class RecurrentClassifier(SequenceModel):
     def loss(self, x: Tensor, lengths: Tensor, target: Tensor,
              class_weight: Tensor | None = None, stage: str = "main") -> Tensor:
         logits = self.forward_steps(x)                                  # (B, T, K)
-        every = target.unsqueeze(1).expand(-1, x.shape[1])
+        every = target if target.dim() == 2 else target.unsqueeze(1).expand(-1, x.shape[1])
         ce = F.cross_entropy(logits.transpose(1, 2), every, weight=class_weight,
                              reduction="none")
         mask = valid_mask(lengths, x.shape[1]).to(ce.dtype)

@@ -109,7 +109,7 @@ class VGGishLSTM(SequenceModel):
             return F.cross_entropy(self.patch_logits(x[valid]), labels, weight=class_weight)
         if self.streaming:   # every patch carries the clip's label, as M1 trains every step
             logits = self.forward_steps(x)
-            every = target.unsqueeze(1).expand(-1, x.shape[1])
+            every = target if target.dim() == 2 else target.unsqueeze(1).expand(-1, x.shape[1])
             ce = F.cross_entropy(logits.transpose(1, 2), every, weight=class_weight,
                                  reduction="none")
             mask = valid_mask(lengths, x.shape[1]).to(ce.dtype)

@@ -69,6 +69,10 @@ class TrainSpec(Strict):
                              "steps (frames or patches) of longer items; evaluation always "
                              "sees whole items.")
     threads: int = Field(0, ge=0, description="torch threads (0: torch's default)")
+    splice: int = Field(1, ge=1, le=8, description="Streaming models: train on sequences of "
+                        "this many random (cropped) clips joined end to end, each step "
+                        "labelled with its own clip's class, so that the state learns to "
+                        "switch at a change of class (1: one clip per sequence).")
 
 
 class CvSpec(Strict):

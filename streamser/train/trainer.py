@@ -59,6 +59,24 @@ def crop(item: np.ndarray, steps: int | None, rng: np.random.Generator) -> np.nd
     return item[start:start + steps]
 
 
+def _spliced(items: list[np.ndarray], targets: torch.Tensor, idx: np.ndarray, spec: TrainSpec,
+             rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each item of the batch followed by ``spec.splice - 1`` random others (all cropped),
+    with per-step targets ``(B, T)`` (each step its own clip's class)."""
+    seqs, labels = [], []
+    for i in idx:
+        parts = [i, *rng.integers(len(items), size=spec.splice - 1)]
+        chunks = [crop(items[j], spec.crop, rng) for j in parts]
+        seqs.append(np.concatenate(chunks))
+        labels.append(np.concatenate([np.full(len(c), int(targets[j])) for c, j in
+                                      zip(chunks, parts)]))
+    x, lengths = pad(seqs)
+    target = torch.zeros(x.shape[:2], dtype=torch.long)
+    for b, lab in enumerate(labels):
+        target[b, :len(lab)] = torch.from_numpy(lab)
+    return x, lengths, target
+
+
 @torch.no_grad()
 def predict_probs(model: torch.nn.Module, items: list[np.ndarray], batch: int = 64) -> np.ndarray:
     """``(N, K)`` class posteriors of every item, in eval mode."""
@@ -100,8 +118,12 @@ def fit(model: torch.nn.Module, items: list[np.ndarray], y: np.ndarray,
             started = time.perf_counter()
             total, count = 0.0, 0
             for idx in batches(len(items), spec.batch, rng):
-                x, lengths = pad([crop(items[i], spec.crop, rng) for i in idx])
-                loss = model.loss(x, lengths, targets[idx], weight, stage=stage)
+                if main and spec.splice > 1 and getattr(model, "streaming", False):
+                    x, lengths, target = _spliced(items, targets, idx, spec, rng)
+                else:
+                    x, lengths = pad([crop(items[i], spec.crop, rng) for i in idx])
+                    target = targets[idx]
+                loss = model.loss(x, lengths, target, weight, stage=stage)
                 opt.zero_grad()
                 loss.backward()
                 if spec.grad_clip:
