@@ -19,8 +19,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from streamser.plugins.infer.backends import open_backend
+
 from streamser.teststreams import load, read_sources, telephone_band
 from streamser.train.data import FrontEnd
 from streamser.zoo import artifact

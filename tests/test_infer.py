@@ -1,0 +1,71 @@
+"""The infer node on the bundled models: per-stream state (one node serves many robots),
+state reset on a stream gap, and bundled builds resolved by name."""
+from __future__ import annotations
+
+import numpy as np
+import soundfile as sf
+
+from streamser.frames import Frame
+from streamser.plugins.features.logmel import LogMel
+from streamser.plugins.infer import Infer
+from streamser.plugins.window import Patch
+from streamser.zoo import artifact
+
+from .conftest import data_file
+
+
+def _patches(path, stream: str) -> list[Frame]:
+    audio, rate = sf.read(path, dtype="float32")
+    assert rate == 16000
+    mel, patch = LogMel(LogMel.Params(), name="m"), Patch(Patch.Params(), name="p")
+    mel.start()
+    patch.start()
+    out = []
+    for i in range(0, len(audio), 4096):
+        f = Frame("audio", audio[i:i + 4096], t=i / rate, stream=stream,
+                  meta={"sample_rate": rate})
+        for feats in mel.process(f):
+            out += patch.process(feats)
+    return out
+
+
+def _scores(node: Infer, frames: list[Frame]) -> dict[str, np.ndarray]:
+    out: dict[str, list[np.ndarray]] = {}
+    for f in frames:
+        for s in node.process(f):
+            out.setdefault(s.stream, []).append(s.data)
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def test_one_node_many_streams_and_gaps() -> None:
+    cry = _patches(data_file("babycry_esc/crying/1-187207-A.flac"), "robot-a")
+    other = _patches(data_file("babycry_esc/manifest.csv").parent / "laugh" /
+                     sorted(p.name for p in (data_file("babycry_esc/manifest.csv").parent
+                                             / "laugh").iterdir())[0], "robot-b")
+    node = Infer(Infer.Params(model="cry-detector", build=".onnx"), name="detect")
+    node.start()
+    alone_a = _scores(node, cry)["robot-a"]
+    node.start()
+    alone_b = _scores(node, other)["robot-b"]
+    node.start()
+    mixed = [f for pair in zip(cry, other) for f in pair]
+    both = _scores(node, mixed)
+    n = min(len(cry), len(other))
+    np.testing.assert_allclose(both["robot-a"][:n], alone_a[:n], atol=1e-6)
+    np.testing.assert_allclose(both["robot-b"][:n], alone_b[:n], atol=1e-6)
+    assert alone_a[-1][0] > 0.5 > alone_b[-1][0]           # cry scored cry, laughter not
+    # a gap resets the stream's state: the first frame after it scores as a fresh stream
+    node.start()
+    _scores(node, cry)
+    restart = cry[0].derive(cry[0].data, gap=True)
+    again = node.process(restart)[0]
+    np.testing.assert_allclose(again.data, alone_a[0], atol=1e-6)
+    assert again.meta["gap"] is True and again.meta["labels"] == ["cry", "other"]
+
+
+def test_bundled_builds_resolve_by_name() -> None:
+    assert artifact("cry-detector").name == "cry-detector.int8.tflite"
+    assert artifact("cry-need", ".onnx").name == "cry-need.onnx"
+    node = Infer(Infer.Params(model="cry-detector"), name="d")
+    node.start()
+    assert node.backend.kind == "tflite" and node.contract.raw["build"] == "int8"
