@@ -5,7 +5,8 @@ until the scores that cover it arrive; a stretch of audio is let through when a 
 frame whose span (``t`` to meta ``upto``) covers it has its ``label`` score at or above
 ``threshold``, and dropped otherwise. Released audio after dropped audio starts with meta
 ``gap: true``, so the stateful nodes behind the gate (features, ``infer``) start afresh
-for each episode. Used to run the need classifier over detected cries only.
+for each episode; ``max_seconds`` passes only an episode's first seconds. Used to run the
+need classifier over detected cries only.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class GateScoresParams(Params):
                                                           "covered audio passes.")
     buffer: float = Field(3.0, gt=0, le=60, description="Seconds of audio held back while "
                                                         "waiting for scores (older is dropped).")
+    max_seconds: float | None = Field(None, gt=0, description="Pass at most this much of each "
+                                      "episode (its first seconds); None: all of it.")
 
 
 @dataclass
@@ -31,6 +34,7 @@ class _Held:
     rate: int = 0
     chunks: list[Frame] = field(default_factory=list)
     released_to: float = -np.inf     # stream time up to which audio has gone out
+    passed: float = 0.0              # seconds let through in the current episode
     gap: bool = True
     seq: int = 0
 
@@ -68,9 +72,15 @@ class GateScores(Node):
                 keep.append(chunk)
                 continue
             if on and end > frame.t:
+                if st.gap:
+                    st.passed = 0.0
+                elif self.params.max_seconds is not None and \
+                        st.passed >= self.params.max_seconds:
+                    continue                    # the rest of a long episode: not needed
                 start = max(chunk.t, st.released_to, frame.t)
                 a = round((start - chunk.t) * st.rate)
                 if a < len(chunk.data):
+                    st.passed += (len(chunk.data) - a) / st.rate
                     meta = {**chunk.meta, "upto": end}
                     if st.gap:
                         meta["gap"], st.gap = True, False
