@@ -78,7 +78,7 @@ class Infer(Node):
         if c.mode == "window" or len(c.x_shape) > 1:          # one call per patch
             self._check(frame.data, c.x_shape)
             steps = [(frame.data, frame.t, frame.meta.get("upto", frame.t))]
-            out_hop = float(frame.meta.get("patch_hop", frame.meta.get("hop", hop)))
+            out_hop = hop                                        # window.patch: patch hop
         else:                                                   # one call per feature row
             if frame.data.ndim != 2:
                 raise ValueError(f"{self.name}: expects (rows, dims) features")
