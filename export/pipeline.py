@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -109,6 +110,7 @@ def export_model(checkpoint: Path, out: Path, *, int8: bool = True,
                                "us_per_call": 1e6 * spent}
 
     macs = report.onnx_macs(float_onnx)
+    shutil.rmtree(tmp, ignore_errors=True)         # the float ONNX when not asked for
     rep: dict[str, Any] = {
         "name": name, "arch": meta["arch"], "checkpoint": str(checkpoint),
         "parameters": int(sum(p.numel() for p in model.parameters())),
