@@ -66,3 +66,44 @@ def test_cry_robot_on_a_synthetic_cry_scene(tmp_path: Path) -> None:
     assert len(starts) == len(truth) == 3
     for (a, b), e in zip(truth, starts):
         assert a <= e["t"] <= b and e["emitted_at"] - a <= 2.5
+
+
+def test_robot_front_end_here_inference_there_over_tcp(tmp_path: Path) -> None:
+    """Many robots, one server: the robot runs capture to patches, the server the models
+    and events, linked over tcp on loopback (`streamser node --only`); the events are the
+    ones the single-process run gives (the need guess may differ: its fan-ins may arrive
+    in another order across processes)."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from .conftest import free_port
+
+    clip = data_file("babycry_esc/crying/1-187207-A.flac")
+    spec = yaml.safe_load(Path(CONFIG).read_text())
+    nodes = spec["nodes"]
+    del nodes["console"], nodes["publish"]
+    nodes["mic"] = {"plugin": "source.file", "params": {"path": str(clip), "block": 4096}}
+    nodes["events"]["params"]["path"] = str(tmp_path / "split.jsonl")
+    nodes["scores"]["params"]["path"] = str(tmp_path / "scores.jsonl")
+    for name in ("detect", "needgate"):                 # their producers run on the robot
+        nodes[name]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"
+    config = tmp_path / "split.yaml"
+    config.write_text(yaml.safe_dump(spec, sort_keys=False))
+    robot = "mic,resample,vad,logmel,patch"
+    server = ",".join(n for n in nodes if n not in robot.split(","))
+    remote = subprocess.Popen([sys.executable, "-m", "streamser", "node", str(config),
+                               "--only", server, "-q"], stderr=subprocess.PIPE, text=True)
+    local = cli("node", str(config), "--only", robot, "-q", timeout=120)
+    assert local.returncode == 0, local.stderr
+    assert remote.wait(timeout=120) == 0, remote.stderr.read() if remote.stderr else ""
+    r = cli("run", str(config), "--events", str(tmp_path / "single.jsonl"), "-q", timeout=120)
+    assert r.returncode == 0, r.stderr
+
+    def timing(path: Path) -> list[tuple]:
+        return [(e["event"], e["t"], e["emitted_at"], e.get("start"))
+                for e in _events(path)]
+
+    split = timing(tmp_path / "split.jsonl")
+    assert split and split[0][0] == "cry_start" and split == timing(tmp_path / "single.jsonl")
