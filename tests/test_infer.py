@@ -91,3 +91,24 @@ def test_int8_cry_detector_agrees_with_float_on_real_patches() -> None:
             agree += int(p_fp.argmax() == p_q.argmax())
             total += 1
     assert total >= 150 and agree / total >= 0.98
+
+
+def test_process_batch_equals_one_frame_at_a_time() -> None:
+    """The batched path (several streams' steps in one ONNX call) gives each stream the
+    frames the one-at-a-time path gives it."""
+    cry = _patches(data_file("babycry_esc/crying/1-187207-A.flac"), "a")
+    laugh_dir = data_file("babycry_esc/manifest.csv").parent / "laugh"
+    other = _patches(sorted(laugh_dir.iterdir())[1], "b")
+    frames = [f for pair in zip(cry, other) for f in pair]
+    one = Infer(Infer.Params(model="cry-detector", build=".onnx"), name="d")
+    one.start()
+    single = [s for f in frames for s in one.process(f)]
+    many = Infer(Infer.Params(model="cry-detector", build=".onnx"), name="d")
+    many.start()
+    batched = [s for i in range(0, len(frames), 6) for s in many.process_batch(frames[i:i + 6])]
+    for stream in ("a", "b"):
+        a = [s for s in single if s.stream == stream]
+        b = [s for s in batched if s.stream == stream]
+        assert [s.t for s in a] == [s.t for s in b] and [s.seq for s in a] == [s.seq for s in b]
+        np.testing.assert_allclose(np.stack([s.data for s in a]),
+                                   np.stack([s.data for s in b]), atol=1e-5)

@@ -72,6 +72,37 @@ class Infer(Node):
                              f"{list(expected)} (front-end {feats}), got {list(data.shape)}")
 
     def process(self, frame: Frame) -> list[Frame]:
+        return self._emit(self._steps(frame))
+
+    def process_batch(self, frames: list[Frame]) -> list[Frame]:
+        """Frames of several streams at once (the threads/processes executors hand over
+        what is waiting): each round runs the next step of every stream that has one in
+        one backend call (ONNX takes them as one batch), state fed back per stream. The
+        frames of each stream come out in order, as from :meth:`process`."""
+        if not self.contract.stateful or any(f.meta.get("gap") for f in frames):
+            return [out for f in frames for out in self.process(f)]
+        jobs = [self._steps(f) for f in frames]
+        out: list[Frame] = []
+        queues: dict[str, list[tuple[_Stream, list]]] = {}
+        for st, steps, meta in jobs:
+            queues.setdefault(meta["stream"], []).append((st, [(*s, meta) for s in steps]))
+        pending = {k: [step for _, steps in v for step in steps] for k, v in queues.items()}
+        states = {k: v[0][0] for k, v in queues.items()}
+        while any(pending.values()):
+            live = [k for k, v in pending.items() if v]
+            heads = [pending[k].pop(0) for k in live]
+            x = np.stack([self.contract.normalize(h[0]) for h in heads])
+            batch_states = [np.concatenate([states[k].states[i] for k in live])
+                            for i in range(len(self.contract.states))]
+            probs, new = self.backend.run(x, batch_states)
+            for j, (k, head) in enumerate(zip(live, heads)):
+                st = states[k]
+                st.states = [s[j:j + 1] for s in new]
+                out += self._after_step(st, probs[j], head)
+        return out
+
+    def _steps(self, frame: Frame) -> tuple[_Stream, list[tuple], dict]:
+        """The stream's state, its (x, t, upto) steps in this frame, and output meta."""
         st = self._stream(frame)
         c = self.contract
         hop = float(frame.meta.get("hop", 0.01))
@@ -87,17 +118,28 @@ class Infer(Node):
             steps = [(row, frame.t + i * hop, frame.t + i * hop + win)
                      for i, row in enumerate(frame.data)]
             out_hop = hop * self.params.every
+        return st, steps, {"stream": frame.stream, "hop": out_hop}
+
+    def _emit(self, job: tuple[_Stream, list[tuple], dict]) -> list[Frame]:
+        st, steps, meta = job
         out = []
         for x, t, upto in steps:
-            probs, st.states = self.backend.run(c.normalize(x)[None], st.states)
-            st.steps += 1
-            if c.stateful and st.steps % self.params.every:
-                continue
-            meta = {"labels": list(c.labels), "upto": float(upto), "hop": out_hop,
-                    "model": c.name}
-            if st.gap:
-                meta["gap"], st.gap = True, False
-            out.append(Frame("scores", probs[0].astype(np.float32), t=float(t), seq=st.seq,
-                             stream=frame.stream, meta=meta))
-            st.seq += 1
+            probs, st.states = self.backend.run(self.contract.normalize(x)[None], st.states)
+            out += self._after_step(st, probs[0], (x, t, upto, meta))
         return out
+
+    def _after_step(self, st: _Stream, probs: np.ndarray, step: tuple) -> list[Frame]:
+        """Count the step; a scores frame when one is due."""
+        _x, t, upto, info = step
+        c = self.contract
+        st.steps += 1
+        if c.stateful and st.steps % self.params.every:
+            return []
+        meta = {"labels": list(c.labels), "upto": float(upto), "hop": info["hop"],
+                "model": c.name}
+        if st.gap:
+            meta["gap"], st.gap = True, False
+        frame = Frame("scores", probs.astype(np.float32), t=float(t), seq=st.seq,
+                      stream=info["stream"], meta=meta)
+        st.seq += 1
+        return [frame]

@@ -34,6 +34,8 @@ LINGER_MS = 10_000
 
 
 NOBLOCK = int(zmq.NOBLOCK)
+#: Most frames a ``process_batch`` node gets in one call.
+BATCH_MAX = 64
 
 
 class _Aborted(Exception):
@@ -216,10 +218,37 @@ class _NodeThread(threading.Thread):
                 pacer.wait(frame, stop)
             self._emit((frame,))
 
+    def _receive(self, parts: list[bytes], finished: set[str]) -> Frame | None:
+        """One message -> a frame, or None (end of stream noted, or rejected and counted)."""
+        metrics, producers = self.metrics, self.wiring.producers
+        if len(parts) == 1 and len(parts[0]) == Handoff.TICKET_BYTES:
+            msg = self.handoff.take(parts[0])
+            if msg is None:
+                metrics.rejected += 1
+                return None
+        else:
+            try:
+                msg = decode(parts, self.graph.max_frame_bytes)
+            except WireError:
+                metrics.rejected += 1
+                return None
+        if isinstance(msg, EndOfStream):
+            if msg.sender in producers:
+                finished.add(msg.sender)
+            else:
+                metrics.rejected += 1
+            return None
+        metrics.frames_in += 1
+        return msg
+
     def _run_node(self) -> None:
+        """Receive until every producer has ended. A node with ``process_batch`` (e.g.
+        ``infer``, serving many streams) gets every frame already waiting, up to
+        ``BATCH_MAX``, in one call."""
         assert self.pull is not None
         pull, metrics, node = self.pull, self.metrics, self.node
-        limit, producers = self.graph.max_frame_bytes, self.wiring.producers
+        producers = self.wiring.producers
+        batch_fn = getattr(node, "process_batch", None)
         finished: set[str] = set()
         while finished != producers:
             try:
@@ -228,25 +257,21 @@ class _NodeThread(threading.Thread):
                 if self.control.abort.is_set():
                     raise _Aborted from None
                 continue
-            if len(parts) == 1 and len(parts[0]) == Handoff.TICKET_BYTES:
-                msg = self.handoff.take(parts[0])
-                if msg is None:
-                    metrics.rejected += 1
-                    continue
-            else:
-                try:
-                    msg = decode(parts, limit)
-                except WireError:
-                    metrics.rejected += 1
-                    continue
-            if isinstance(msg, EndOfStream):
-                if msg.sender in producers:
-                    finished.add(msg.sender)
-                else:
-                    metrics.rejected += 1
+            frame = self._receive(parts, finished)
+            if frame is None:
                 continue
-            metrics.frames_in += 1
-            self._emit(call(metrics, node.process, msg))
+            if batch_fn is None:
+                self._emit(call(metrics, node.process, frame))
+            else:
+                frames = [frame]
+                while len(frames) < BATCH_MAX:
+                    try:
+                        more = self._receive(pull.recv_multipart(NOBLOCK), finished)
+                    except zmq.Again:
+                        break
+                    if more is not None:
+                        frames.append(more)
+                self._emit(call(metrics, batch_fn, frames))
             if self.control.abort.is_set():
                 raise _Aborted
 
