@@ -9,7 +9,7 @@ donateacry's cries are all 8 kHz audio (nothing above 4 kHz): a detector could l
 "band-limited means cry". This streams every clip of the fixed test split (groups the
 bundled detector never trained on; laughter and silence have none, so all their clips)
 through the detector patch by patch, state fed back, once as recorded and once
-band-limited to 4 kHz (down to 8 kHz and back, as ``mkstream`` makes telephone speech),
+band-limited to 4 kHz (``augment.bandlimit``, as ``mkstream`` makes telephone speech),
 and reports the share of patches scored cry (p >= 0.5) per kind. One run, one table.
 """
 from __future__ import annotations
@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from streamser.plugins.infer.backends import open_backend
 
-from streamser.teststreams import load, read_sources, telephone_band
+from streamser.teststreams import RATE, load, read_sources
+from streamser.train.augment import bandlimit
 from streamser.train.data import FrontEnd
 from streamser.zoo import artifact
 
@@ -56,7 +57,7 @@ def main() -> None:
     for kind in ("cry", "speech", "laugh", "noise", "silence"):
         clips = [load(s.path) for s in sources.get(kind, [])]
         full = [frontend.extract(a) for a in clips]
-        band = [frontend.extract(telephone_band(a)) for a in clips]
+        band = [frontend.extract(bandlimit(a, RATE)) for a in clips]
         rows[kind] = {"clips": len(clips), "full_band": cry_share(backend, full),
                       "telephone_band": cry_share(backend, band)}
     print(f"{args.model}{args.build}: share of patches scored cry (p >= 0.5), test split "

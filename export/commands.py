@@ -48,9 +48,7 @@ def export_cmd(model: str, int8: bool, formats: str, calib: tuple[str, ...], out
     Stateful models export one step (x, state_* -> probs, new_state_*), others one window;
     the contract (labels, front-end, normalization, states) is in each file's metadata.
     """
-    missing = [m for m, extra in (("torch", "export"), ("onnx", "export"),
-                                  ("onnxruntime", "export"))
-               if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("torch", "onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
     bad = set(chosen) - {"onnx", "tflite"}
     if bad:

@@ -7,16 +7,15 @@ from typing import Any
 from streamser.plugins.infer.contract import FORMAT
 
 from streamser import __version__
-from streamser.registry import load as load_plugin
+from streamser.train.data import FrontEnd
 
 
 def feature_hop(frontend: dict[str, Any]) -> float:
     """Seconds between the front-end's feature rows (every feature plugin must agree)."""
+    fe = FrontEnd.from_dict(frontend)
     hops = set()
-    for f in frontend["features"]:
-        cls = load_plugin(f["plugin"])
-        node = cls(cls.Params(**(f.get("params") or {})), name=f["plugin"])
-        rate = getattr(cls, "required_rate", None) or frontend.get("rate", 16000)
+    for node in fe.nodes():
+        rate = getattr(node, "required_rate", None) or fe.rate
         hops.add(round(node.window(rate)[1] / rate, 6))
     if len(hops) != 1:
         raise ValueError(f"front-end feature hops differ: {sorted(hops)}")

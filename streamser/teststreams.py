@@ -24,6 +24,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .train.augment import bandlimit
 from .train.splits import is_test_group
 
 RATE = 16000
@@ -82,11 +83,6 @@ def audible_span(audio: np.ndarray, floor_db: float = -35.0) -> tuple[float, flo
     return loud[0] * 320 / RATE, (loud[-1] + 1) * 320 / RATE
 
 
-def telephone_band(audio: np.ndarray) -> np.ndarray:
-    """Down to 8 kHz and back: nothing above 4 kHz, as donateacry is recorded."""
-    return soxr.resample(soxr.resample(audio, RATE, 8000), 8000, RATE).astype(np.float32)
-
-
 def make_stream(manifests: list[Path], minutes: float, seed: int = 0,
                 test_k: int | None = None) -> tuple[np.ndarray, list[dict[str, object]]]:
     """The stream's audio and its truth rows."""
@@ -113,7 +109,7 @@ def make_stream(manifests: list[Path], minutes: float, seed: int = 0,
         src = pool[rng.integers(len(pool))]
         audio = at_level(load(src.path), rng.uniform(-30, -15))
         if kind == "phone_speech":
-            audio = telephone_band(audio)
+            audio = bandlimit(audio, RATE)   # telephone band, as donateacry
         row: dict[str, object] = {"kind": kind, "label": src.label, "source": src.path.name}
         start, end = pos / RATE, (pos + len(audio)) / RATE
         if kind == "cry":

@@ -8,6 +8,7 @@ exactly its window length per call. Emits ``scores`` frames (class probabilities
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
@@ -81,16 +82,16 @@ class Infer(Node):
         frames of each stream come out in order, as from :meth:`process`."""
         if not self.contract.stateful or any(f.meta.get("gap") for f in frames):
             return [out for f in frames for out in self.process(f)]
-        jobs = [self._steps(f) for f in frames]
+        states: dict[str, _Stream] = {}
+        pending: dict[str, deque[tuple]] = {}
+        for frame in frames:
+            st, steps, info = self._steps(frame)
+            states[frame.stream] = st
+            pending.setdefault(frame.stream, deque()).extend((*s, info) for s in steps)
         out: list[Frame] = []
-        queues: dict[str, list[tuple[_Stream, list]]] = {}
-        for st, steps, meta in jobs:
-            queues.setdefault(meta["stream"], []).append((st, [(*s, meta) for s in steps]))
-        pending = {k: [step for _, steps in v for step in steps] for k, v in queues.items()}
-        states = {k: v[0][0] for k, v in queues.items()}
         while any(pending.values()):
             live = [k for k, v in pending.items() if v]
-            heads = [pending[k].pop(0) for k in live]
+            heads = [pending[k].popleft() for k in live]
             x = np.stack([self.contract.normalize(h[0]) for h in heads])
             batch_states = [np.concatenate([states[k].states[i] for k in live])
                             for i in range(len(self.contract.states))]

@@ -87,6 +87,6 @@ def artifact(model: str, build: str | None = None) -> Path:
         candidate = ZOO / f"{model}{suffix}"
         if candidate.is_file():
             return candidate
-    names = sorted({p.name.split(".")[0] for p in ZOO.iterdir() if p.suffix != ".py"})
+    names = ", ".join(m.name for m in bundled())
     raise FileNotFoundError(f"{model}: no such model file or bundled model build "
-                            f"(bundled: {', '.join(n for n in names if n != '__pycache__')})")
+                            f"(bundled: {names or 'none'})")
