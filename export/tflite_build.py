@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from streamser.plugins.infer.contract import METADATA_KEY
 
+from streamser.models.unroll import unrolling
+
 from .exportable import Exportable
 
 
@@ -40,7 +42,7 @@ def export_tflite_float(exp: Exportable) -> bytes:
 
     example = {n: torch.from_numpy(v) for n, v in exp.example(1).items()}
     module = _Named(exp.module, exp.input_names)
-    with _quiet(), tempfile.TemporaryDirectory() as tmp:
+    with _quiet(), tempfile.TemporaryDirectory() as tmp, unrolling():
         edge = litert_torch.convert(module.eval(), sample_kwargs=example)
         edge.export(str(Path(tmp) / "model.tflite"))
         return (Path(tmp) / "model.tflite").read_bytes()
@@ -72,11 +74,17 @@ def quantize_tflite(float_model: bytes, samples: list[dict[str, np.ndarray]]) ->
 
 
 def with_metadata(model: bytes, contract: dict[str, Any]) -> bytes:
-    """The model with a ``streamser`` metadata entry holding the contract JSON."""
+    """The model with a ``streamser`` metadata entry holding the contract JSON, and its
+    tensors renamed ``t<index>``: the converter's names are module paths that took half
+    the bytes of an unrolled model, and nothing reads them (the signatures, which keep the
+    contract's input and output names, are what the runtimes address)."""
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils
 
     obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
+    for graph in obj.subgraphs:
+        for i, tensor in enumerate(graph.tensors):
+            tensor.name = f"t{i}"
     obj.metadata = [m for m in (obj.metadata or []) if m.name != METADATA_KEY.encode()
                     and m.name != METADATA_KEY]
     buf = schema.BufferT()
@@ -146,13 +154,17 @@ class Tflm:
                  max_arena: int = 1 << 27) -> None:
         from tflite_micro import runtime
 
-        while True:   # grow the arena until the model fits (the figure is what it uses)
+        # Grow the arena until the model fits (the figure reported is what it uses). A
+        # short arena fails in many ways (the allocator's message, or a kernel's Prepare
+        # whose persistent buffer came back empty), so any failure grows it; the error of
+        # the largest arena is the one raised.
+        while True:
             try:
                 with _c_stderr() as log:
                     self.interp = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
                 break
             except RuntimeError as exc:
-                if arena_size >= max_arena or "Failed to allocate" not in log.text:
+                if arena_size >= max_arena:
                     exc.log = " ".join(log.text.split())   # type: ignore[attr-defined]
                     raise
                 arena_size *= 2

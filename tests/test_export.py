@@ -190,3 +190,29 @@ def test_export_errors_are_one_line() -> None:
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no-such-model" in r.stderr
     r = cli("export", "cry-need", "--format", "onnx,keras")
     assert r.returncode == 1 and "keras" in r.stderr
+
+
+def test_window_bilstm_tflite_runs_in_tflite_micro() -> None:
+    """A window model with BiLSTMs (M2's shape, tiny widths) exports to a full-int8 TFLite
+    that TFLite Micro loads and runs, agreeing with PyTorch on the class: the LSTMs are
+    unrolled with joins TFLite Micro accepts (a lowered nn.LSTM is refused)."""
+    import torch
+    from streamser.export.exportable import Exportable, WindowModule
+    from streamser.export.tflite_build import Tflm, export_tflite_float, quantize_tflite
+
+    from streamser.models import build
+
+    torch.manual_seed(0)
+    model = build("dblmm", 5, 3, branch_dims=[3, 2], hidden=4).eval()
+    exp = Exportable(WindowModule(model).eval(), {"x": [24, 5], "states": []}, ["x"], ["probs"])
+    rng = np.random.default_rng(0)
+    samples = [{"x": rng.standard_normal((1, 24, 5)).astype(np.float32)} for _ in range(16)]
+    micro = Tflm(quantize_tflite(export_tflite_float(exp), samples))
+    quant = micro.interp.get_input_details(0)["quantization_parameters"]
+    scale, zero = float(quant["scales"][0]), int(quant["zero_points"][0])
+    agree = 0
+    for sample in samples:
+        q = np.clip(np.round(sample["x"] / scale) + zero, -128, 127).astype(np.int8)
+        out = micro.run({"x": q})["probs"]
+        agree += int(np.argmax(out) == np.argmax(exp.run(sample)["probs"]))
+    assert agree >= 14

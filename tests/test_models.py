@@ -170,3 +170,24 @@ def test_spliced_training_learns_to_switch_class_within_a_stream() -> None:
     with torch.no_grad():
         steps = model.forward_steps(joined)[0].argmax(-1).numpy()
     assert (steps[:12] == 0).mean() >= 0.9 and (steps[-6:] == 1).all()
+
+
+def test_unrolled_lstm_equals_the_module_and_stacks_in_small_joins() -> None:
+    """The TFLite-export spelling of an LSTM (step by step, joins of at most 8) gives the
+    module's numbers, for 1-2 layers, one or two directions, any length."""
+    import torch
+    from torch import nn
+
+    from streamser.models.unroll import MAX_CONCAT, stack_steps, unrolled
+
+    torch.manual_seed(0)
+    for steps in (1, 8, 9, 65, 200):
+        parts = [torch.randn(2, 3) for _ in range(steps)]
+        assert torch.equal(stack_steps(parts), torch.stack(parts, 1))
+    with pytest.raises(ValueError, match="at most"):
+        stack_steps([torch.zeros(1, 2)] * (MAX_CONCAT ** 3 + 1))
+    for layers, bidirectional in ((1, True), (2, True), (1, False)):
+        rnn = nn.LSTM(5, 7, layers, batch_first=True, bidirectional=bidirectional)
+        x = torch.randn(3, 23, 5)
+        with torch.no_grad():
+            assert torch.allclose(unrolled(rnn, x), rnn(x)[0], atol=1e-6)

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .unroll import is_unrolling, unrolled
+
 State = tuple[Tensor, ...]
 
 
@@ -100,9 +102,10 @@ def mlp(in_dim: int, hidden: list[int], out_dim: int, dropout: float = 0.0,
 def run_bidirectional(rnn: nn.Module, x: Tensor, lengths: Tensor) -> Tensor:
     """A (bidirectional) ``nn.LSTM``/``nn.GRU`` over padded items, padding ignored;
     output ``(B, T, H)`` with zeros on padded steps. Under ``torch.export`` (ONNX/TFLite
-    export of one full window, no padding) the plain call, which exporters can lower."""
+    export of one full window, no padding) the plain call, which exporters can lower, or
+    under ``unroll.unrolling()`` (TFLite) the same LSTM step by step."""
     if torch.compiler.is_exporting():
-        return rnn(x)[0]
+        return unrolled(rnn, x) if is_unrolling() else rnn(x)[0]
     packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu().clamp(min=1),
                                                batch_first=True, enforce_sorted=False)
     out, _ = rnn(packed)
