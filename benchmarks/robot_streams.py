@@ -1,9 +1,12 @@
-"""How many robots' streams can one machine serve? CPU cost of N streams in one graph.
+"""How many robots' streams can one machine serve? CPU cost of N streams in one graph,
+and N live (paced) streams run in real time.
 
 Usage::
 
     python benchmarks/robot_streams.py --input streams/test20.flac [--streams 1,8,32]
                                        [--seconds 60] [--json FILE]
+    python benchmarks/robot_streams.py --input streams/test20.flac --paced --servers 2 \
+                                       --streams 64,128,256 --seconds 30 [--json FILE]
 
 Builds ``configs/cry_robot.yaml`` with its microphone replaced by N ``source.file`` nodes
 (stream ids ``robot-0`` ..., each the first ``--seconds`` of the input) that all feed the
@@ -11,11 +14,18 @@ same nodes: every node keeps its state per stream, so one ``infer`` node serves 
 The console sink is dropped. Each N runs once, as fast as possible, with the inline
 executor (one core); the table shows CPU seconds per second of audio per stream and the
 streams one core would carry in real time at that cost (1 / that figure), in one run.
+
+``--paced`` checks that figure live: the N sources are real-time (``realtime: true``: each
+frame is released at its stream time, and a frame its consumer cannot take is dropped,
+as a microphone would), split over ``--servers`` processes (one graph each, threads
+executor). A load is sustained when no frame is dropped, every stream gives the events it
+gives alone, and the run ends within a second or two of the audio's length.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import tempfile
 import time
 from pathlib import Path
@@ -28,16 +38,19 @@ from streamser.graph import load_graph
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def graph_yaml(n: int, audio: Path, seconds: float, out: Path) -> Path:
+def graph_yaml(n: int, audio: Path, seconds: float, out: Path, realtime: bool = False,
+               prefix: str = "robot") -> Path:
     spec = yaml.safe_load((ROOT / "configs" / "cry_robot.yaml").read_text())
     nodes = spec["nodes"]
     del nodes["mic"], nodes["console"]
     sources = {f"src{i}": {"plugin": "source.file",
                            "params": {"path": str(audio), "duration": seconds,
-                                      "stream": f"robot-{i}", "block": 4096}}
+                                      "stream": f"{prefix}-{i}", "block": 4096,
+                                      "realtime": realtime}}
                for i in range(n)}
     nodes["resample"]["input"] = list(sources) if n > 1 else "src0"
     nodes["events"]["params"]["path"] = str(out / "events.jsonl")
+    nodes["publish"]["params"]["endpoint"] = f"ipc://{out}/events.sock"   # one per server
     nodes["scores"]["params"]["path"] = str(out / "scores.jsonl")
     spec["nodes"] = {**sources, **nodes}
     path = out / f"robots{n}.yaml"
@@ -45,13 +58,74 @@ def graph_yaml(n: int, audio: Path, seconds: float, out: Path) -> Path:
     return path
 
 
+def count_lines(path: Path) -> int:
+    with open(path) as fh:
+        return sum(1 for _ in fh)
+
+
+def serve(job: tuple[int, int, str, float]) -> dict:
+    """One server process: ``n`` paced streams in one graph (threads executor)."""
+    index, n, audio, seconds = job
+    with tempfile.TemporaryDirectory() as tmp:
+        graph = load_graph(graph_yaml(n, Path(audio), seconds, Path(tmp), realtime=True,
+                                      prefix=f"server{index}"))
+        t0, c0 = time.perf_counter(), time.process_time()
+        metrics = run(graph, "threads")
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        events = count_lines(Path(tmp) / "events.jsonl")
+    return {"wall_s": wall, "cpu_s": cpu, "events": events,
+            "dropped": sum(m.get("dropped", 0) for m in metrics.values())}
+
+
+def paced(args: argparse.Namespace) -> list[dict]:
+    with tempfile.TemporaryDirectory() as tmp:      # one stream alone: the events to expect
+        run(load_graph(graph_yaml(1, Path(args.input), args.seconds, Path(tmp))), "inline")
+        alone = count_lines(Path(tmp) / "events.jsonl")
+    rows = []
+    ctx = multiprocessing.get_context("spawn")
+    for n in [int(x) for x in args.streams.split(",")]:
+        shares = [n // args.servers + (i < n % args.servers) for i in range(args.servers)]
+        with ctx.Pool(args.servers) as pool:
+            done = pool.map(serve, [(i, k, args.input, args.seconds)
+                                    for i, k in enumerate(shares) if k])
+        row = {"streams": n, "servers": args.servers, "audio_s": args.seconds,
+               "wall_s": max(d["wall_s"] for d in done),
+               "cpu_s": sum(d["cpu_s"] for d in done),
+               "dropped": sum(d["dropped"] for d in done),
+               "events": sum(d["events"] for d in done), "events_expected": alone * n}
+        row["sustained"] = (row["dropped"] == 0 and row["events"] == row["events_expected"]
+                            and row["wall_s"] <= args.seconds + 2.0)
+        rows.append(row)
+        print(f"{n} streams: wall {row['wall_s']:.1f} s for {args.seconds:g} s, "
+              f"dropped {row['dropped']}, events {row['events']}/{row['events_expected']}",
+              flush=True)
+    print(f"\n{args.input}: first {args.seconds:g} s per stream, real-time sources, "
+          f"{args.servers} server processes (threads executor), one run each\n")
+    print("| streams | wall s (audio s) | CPU s (all servers) | frames dropped | events / "
+          "expected | sustained |")
+    print("|---:|---:|---:|---:|---:|:---:|")
+    for r in rows:
+        print(f"| {r['streams']} | {r['wall_s']:.1f} ({r['audio_s']:g}) | {r['cpu_s']:.1f} | "
+              f"{r['dropped']} | {r['events']} / {r['events_expected']} | "
+              f"{'yes' if r['sustained'] else 'no'} |")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--input", required=True)
     ap.add_argument("--streams", default="1,8,32")
     ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--paced", action="store_true",
+                    help="real-time sources over --servers processes (see above)")
+    ap.add_argument("--servers", type=int, default=2)
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.paced:
+        rows = paced(args)
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in [int(x) for x in args.streams.split(",")]:
@@ -61,7 +135,7 @@ def main() -> None:
             cpu, wall = time.process_time() - c0, time.perf_counter() - t0
             node_cpu = sum(m.get("cpu_s", 0.0) for m in metrics.values())
             per_stream = node_cpu / (n * args.seconds)
-            events = sum(1 for _ in open(Path(tmp) / "events.jsonl"))
+            events = count_lines(Path(tmp) / "events.jsonl")
             rows.append({"streams": n, "audio_s_per_stream": args.seconds,
                          "node_cpu_s": node_cpu, "process_cpu_s": cpu, "wall_s": wall,
                          "cpu_per_audio_s_per_stream": per_stream,

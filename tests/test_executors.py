@@ -237,3 +237,12 @@ def test_failing_node_is_one_line_error(tmp_path, cry_clip, executor) -> None:
             run(build_graph(graph), executor)
         else:
             raise NodeFailed("gain", "boom on frame 2")
+
+
+def test_node_failed_survives_pickling() -> None:
+    """A failure raised in a worker process (multiprocessing) reaches the parent intact."""
+    import pickle
+
+    err = pickle.loads(pickle.dumps(NodeFailed("infer", ValueError("bad model"))))
+    assert isinstance(err, NodeFailed) and err.node == "infer"
+    assert str(err) == "node 'infer' failed: ValueError: bad model"

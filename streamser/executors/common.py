@@ -19,7 +19,10 @@ class NodeFailed(RuntimeError):
     def __init__(self, node: str, error: BaseException | str) -> None:
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         super().__init__(f"node '{node}' failed: {text}")
-        self.node = node
+        self.node, self.text = node, text
+
+    def __reduce__(self) -> tuple:        # crosses process boundaries (multiprocessing)
+        return (NodeFailed, (self.node, self.text))
 
 
 class Control:
