@@ -108,10 +108,13 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"  int8 TFLite: inputs {sorted(set(t['input_dtypes']))}, "
                      f"float32 tensors: {len(t['float32_tensors'])}")
     lines.append(f"  parity with PyTorch on {r['validation']['clips']} validation clips "
-                 f"({r['validation']['manifest']}, groups unseen by calibration):")
+                 f"({r['validation']['manifest']}, groups unseen by calibration; resolved: "
+                 "steps where float's two best classes are > 2/256 apart):")
     for build, p in r["parity"].items():
         lines.append(f"    {build:12s} {p['steps']:7,d} steps  max|dp| {p['max_abs_error']:.2e}  "
-                     f"argmax agree {100 * p['argmax_agreement']:6.2f} %  UA {100 * p['ua']:5.1f} %"
+                     f"argmax agree {100 * p['argmax_agreement']:6.2f} % "
+                     f"({100 * p['resolved_agreement']:6.2f} % of the "
+                     f"{100 * p['resolved']:.0f} % resolved)  UA {100 * p['ua']:5.1f} %"
                      f"  WA {100 * p['wa']:5.1f} %  {p['us_per_call']:8.1f} us/call")
     v = r.get("board")
     if v:

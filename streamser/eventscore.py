@@ -13,6 +13,8 @@
   audible onset).
 - Need accuracy: over matched episodes whose truth label is a need (not ``crying``), the
   share whose matching ``cry_end`` names that label.
+- False alarms by kind (given the truth's segments): each unmatched detection counted
+  under the kind of the segment it overlaps most (``gap`` for room tone between them).
 """
 from __future__ import annotations
 
@@ -35,16 +37,19 @@ class Detection:
     label: str | None = None
 
 
-def read_truth(path: Path) -> tuple[list[dict[str, Any]], float]:
-    """(cry episodes, stream length in seconds) from a ``mkstream`` truth CSV."""
+def read_segments(path: Path) -> list[dict[str, Any]]:
+    """Every row of a ``mkstream`` truth CSV, ``start`` and ``end`` as floats."""
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or not {"start", "end", "kind"} <= set(rows[0]):
         raise ValueError(f"{path}: not a truth CSV (needs start,end,kind columns)")
-    length = max(float(r["end"]) for r in rows)
-    episodes = [{**r, "start": float(r["start"]), "end": float(r["end"])}
-                for r in rows if r["kind"] in CRY_KINDS]
-    return episodes, length
+    return [{**r, "start": float(r["start"]), "end": float(r["end"])} for r in rows]
+
+
+def read_truth(path: Path) -> tuple[list[dict[str, Any]], float]:
+    """(cry episodes, stream length in seconds) from a ``mkstream`` truth CSV."""
+    rows = read_segments(path)
+    return [r for r in rows if r["kind"] in CRY_KINDS], max(r["end"] for r in rows)
 
 
 def read_detections(path: Path, event: str = "cry", stream: str | None = None
@@ -76,10 +81,13 @@ def read_detections(path: Path, event: str = "cry", stream: str | None = None
     return out
 
 
-def score(episodes: list[dict[str, Any]], detections: list[Detection],
-          length_s: float) -> dict[str, Any]:
+def score(episodes: list[dict[str, Any]], detections: list[Detection], length_s: float,
+          segments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     def overlaps(ep: dict[str, Any], d: Detection) -> bool:
         return d.start < ep["end"] and d.end > ep["start"]
+
+    def overlap(seg: dict[str, Any], d: Detection) -> float:
+        return min(seg["end"], d.end) - max(seg["start"], d.start)
 
     matched_det = [any(overlaps(ep, d) for ep in episodes) for d in detections]
     latencies, needs = [], []
@@ -100,6 +108,12 @@ def score(episodes: list[dict[str, Any]], detections: list[Detection],
     other_h = max(length_s - cry_s, 1e-9) / 3600
     false_alarms = int(len(detections) - sum(matched_det))
     lat = np.asarray(latencies) if latencies else np.zeros(0)
+    by_kind: dict[str, int] = {}
+    for d, ok in zip(detections, matched_det):
+        if not ok and segments is not None:
+            best = max(segments, key=lambda seg: overlap(seg, d), default=None)
+            kind = best["kind"] if best is not None and overlap(best, d) > 0 else "gap"
+            by_kind[kind] = by_kind.get(kind, 0) + 1
     return {"episodes": len(episodes), "detections": len(detections), "matched": hit,
             "precision": precision, "recall": recall, "f1": f1,
             "false_alarms": false_alarms, "non_cry_hours": other_h,
@@ -107,7 +121,9 @@ def score(episodes: list[dict[str, Any]], detections: list[Detection],
             "latency_median_s": float(np.median(lat)) if len(lat) else None,
             "latency_p95_s": float(np.percentile(lat, 95)) if len(lat) else None,
             "need_accuracy": float(np.mean(needs)) if needs else None,
-            "need_episodes": len(needs), "stream_s": length_s}
+            "need_episodes": len(needs), "stream_s": length_s,
+            **({"false_alarms_by_kind": dict(sorted(by_kind.items()))}
+               if segments is not None else {})}
 
 
 def render(s: dict[str, Any]) -> str:
@@ -118,5 +134,7 @@ def render(s: dict[str, Any]) -> str:
     return (f"episodes {s['episodes']}, detections {s['detections']}, matched {s['matched']}\n"
             f"precision {s['precision']:.3f}  recall {s['recall']:.3f}  F1 {s['f1']:.3f}\n"
             f"false alarms {s['false_alarms']} in {s['non_cry_hours']:.2f} h of non-cry audio "
-            f"= {s['false_alarms_per_hour']:.2f} per hour\n"
+            f"= {s['false_alarms_per_hour']:.2f} per hour"
+            + (f" ({', '.join(f'{k} {n}' for k, n in s['false_alarms_by_kind'].items())})"
+               if s.get("false_alarms_by_kind") else "") + "\n"
             f"detection latency {lat}\nneed accuracy {need}")

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from streamser.eventscore import Detection, read_detections, read_truth, score
+from streamser.eventscore import (
+    Detection,
+    read_detections,
+    read_segments,
+    read_truth,
+    render,
+    score,
+)
 
 from .conftest import cli, data_file
 
@@ -81,3 +88,17 @@ def test_score_events_counts_matches_false_alarms_latency_and_needs(tmp_path: Pa
     assert json.loads((tmp_path / "s.json").read_text())["matched"] == 2
     bad = cli("score-events", str(events), str(events))
     assert bad.returncode == 1 and bad.stderr.startswith("error:")
+
+
+def test_false_alarms_are_counted_by_the_kind_they_fall_on(tmp_path) -> None:
+    """Each unmatched detection goes under the segment it overlaps most (gap: none)."""
+    truth = tmp_path / "t.truth.csv"
+    truth.write_text("start,end,kind,label,source\n0,5,cry,hungry,a\n6,10,noise,noise,b\n"
+                     "11,15,speech,anger,c\n")
+    episodes, length = read_truth(truth)
+    dets = [Detection(1, 4, 1.5), Detection(7, 9.5, 7.5), Detection(9, 12.5, 9.5),
+            Detection(10.2, 10.8, 10.5)]
+    s = score(episodes, dets, length, read_segments(truth))
+    assert s["false_alarms"] == 3
+    assert s["false_alarms_by_kind"] == {"gap": 1, "noise": 1, "speech": 1}
+    assert "noise 1" in render(s)

@@ -91,23 +91,20 @@ def test_onnx_batches_streams(exported: dict, val_clips) -> None:
 
 @pytest.mark.parametrize("build", ["cry-need.int8.onnx", "cry-need.int8.tflite"])
 def test_int8_agrees_with_float_on_real_audio(exported: dict, val_clips, build: str) -> None:
-    """Step-level argmax agreement with the float model. cry-need is a weak 5-class model
-    whose top two classes are often within 0.02 of each other; where float has decided
-    (top-2 margin >= 0.05) int8 must agree on >= 98 % of steps, and >= 96 % overall."""
-    from streamser.export.verify import stream
+    """Step-level argmax agreement with the float model over real clips, state fed back.
+    An int8 probability has 256 levels, and cry-need is a weak 5-class model whose two best
+    classes are often closer than that: where float's top two are more than 2/256 apart
+    int8 must agree on >= 98 % of steps, and on >= 96 % of all steps."""
+    from streamser.export.verify import compare, stream
     from streamser.plugins.infer.backends import open_backend
 
     ref, _ = stream(open_backend(exported["out"] / "cry-need.onnx"), val_clips)
     got, _ = stream(open_backend(exported["out"] / build), val_clips)
-    ref_all, got_all = np.concatenate(ref), np.concatenate(got)
-    assert len(ref_all) >= 1000
-    top2 = np.sort(ref_all, axis=1)
-    decided = top2[:, -1] - top2[:, -2] >= 0.05
-    agree = ref_all.argmax(1) == got_all.argmax(1)
-    assert decided.sum() >= 100
-    assert agree[decided].mean() >= 0.98
-    assert agree.mean() >= 0.96
-    assert np.abs(ref_all - got_all).max() < 0.1
+    figures = compare(ref, got, val_clips.y, 5)
+    assert figures["steps"] >= 1000 and figures["resolved"] >= 0.5
+    assert figures["resolved_agreement"] >= 0.98
+    assert figures["argmax_agreement"] >= 0.96
+    assert figures["max_abs_error"] < 0.1
 
 
 def test_int8_tflite_is_integer_only_and_runs_in_tflite_micro(exported: dict) -> None:

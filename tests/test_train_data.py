@@ -269,3 +269,26 @@ def test_m4_balance_evens_out_donateacry() -> None:
     ends = balanced_patches(x, 48, first_last_only=True)
     assert np.array_equal(ends[0], x[:96]) and np.array_equal(ends[1], x[-96:])
     assert balanced_patches(x[:50], 24).shape == (1, 96, 2)
+
+
+def test_test_split_noise_is_never_mixed_in_and_noise_gets_extra_copies() -> None:
+    """With data.test_groups_k, the noise clips of the fixed test split (what mkstream
+    --test-k plays) stay out of the augmentation's noise bank; extra_copies adds
+    augmented copies of the clips whose manifest label is named (before label_map)."""
+    from streamser.train.experiment import augment_spec
+    from streamser.train.recipe import load_recipe
+    from streamser.train.splits import is_test_group
+
+    root = Path(__file__).resolve().parents[1]
+    recipe = load_recipe(root / "configs/train/cry-detector.yaml",
+                         (f"data.data_root={data_file('.')}",))
+    spec = augment_spec(recipe)
+    noise = [c for c in read_manifest(spec.noise_manifest) if c.label == "noise"]
+    test = {c.group for c in noise if is_test_group(c.group, recipe.data.test_groups_k)}
+    assert test and test <= set(spec.exclude_groups)
+    assert not set(spec.exclude_groups) & {c.group for c in noise} - test
+    clips = read_manifest(data_file("babycry_esc/manifest.csv"), label_map=recipe.data.label_map)
+    by_label = {c.extras["manifest_label"]: spec.copies_for(c.extras["manifest_label"])
+                for c in clips}
+    assert {c.label for c in clips} == {"cry", "other"}
+    assert by_label["noise"] == spec.copies + 6 and by_label["laugh"] == spec.copies

@@ -20,7 +20,8 @@ Public API::
 
     AugmentSpec(noise_manifest=None, noise_labels=("noise",), exclude_groups=(),
                 snr_db=(0, 20), gain_db=(-6, 6), noise_prob=0.5, bandlimit_prob=0.5,
-                copies=2, seed=0)            .key() / .to_dict() / AugmentSpec.from_dict(d)
+                copies=2, extra_copies={}, seed=0)
+        .key() / .copies_for(manifest_label) / .to_dict() / AugmentSpec.from_dict(d)
     augment(audio, rate, spec, rng, exclude_groups=()) -> np.ndarray
     bandlimit(audio, rate, cutoff_rate=8000) -> np.ndarray
     mix_noise(audio, noise, snr_db, rng) -> np.ndarray
@@ -47,6 +48,7 @@ class AugmentSpec:
     noise_prob: float = 0.5
     bandlimit_prob: float = 0.5
     copies: int = 2
+    extra_copies: tuple[tuple[str, int], ...] = field(default=())   # (manifest label, n)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -57,18 +59,27 @@ class AugmentSpec:
         for name in ("noise_prob", "bandlimit_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"augment: {name} must be in [0, 1]")
-        if self.copies < 0:
-            raise ValueError("augment: copies must be >= 0")
+        extra = self.extra_copies
+        extra = tuple(sorted(extra.items() if isinstance(extra, dict) else extra))
+        if self.copies < 0 or any(int(n) < 0 for _, n in extra):
+            raise ValueError("augment: copies and extra_copies must be >= 0")
+        object.__setattr__(self, "extra_copies", tuple((str(k), int(n)) for k, n in extra))
         # JSON and YAML give lists: store tuples so that the spec stays hashable.
         for name in ("noise_labels", "exclude_groups", "snr_db", "gain_db"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    def copies_for(self, manifest_label: str) -> int:
+        """Augmented copies of a clip whose manifest row has ``manifest_label``."""
+        return self.copies + dict(self.extra_copies).get(manifest_label, 0)
 
     def key(self) -> str:
         """Stable hash of every field (part of the feature cache's key)."""
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        d["extra_copies"] = dict(self.extra_copies)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AugmentSpec:

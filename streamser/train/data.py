@@ -66,7 +66,8 @@ def read_manifest(path: str | Path, labels: Sequence[str] | None = None,
                   label_map: Mapping[str, str] | None = None) -> list[Clip]:
     """The clips of a manifest CSV (``path,label,group,...``; paths relative to the
     manifest's folder unless absolute), labels renamed by ``label_map`` (e.g. every
-    donateacry need -> ``cry``), optionally only those whose label is then in ``labels``.
+    donateacry need -> ``cry``; the row's own label stays in ``extras["manifest_label"]``),
+    optionally only those whose label is then in ``labels``.
     Raises ValueError for a missing file, missing columns or empty cells."""
     path = Path(path)
     if not path.is_file():
@@ -85,9 +86,11 @@ def read_manifest(path: str | Path, labels: Sequence[str] | None = None,
             label = (label_map or {}).get(row["label"], row["label"])
             if wanted is not None and label not in wanted:
                 continue
+            extras = {k: v for k, v in row.items()
+                      if k not in ("path", "label", "group") and k is not None}
+            extras["manifest_label"] = row["label"]
             clips.append(Clip((path.parent / row["path"]).resolve(), label, row["group"],
-                              {k: v for k, v in row.items()
-                               if k not in ("path", "label", "group") and k is not None}))
+                              extras))
     return clips
 
 

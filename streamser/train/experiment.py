@@ -20,7 +20,15 @@ import numpy as np
 
 from .augment import AugmentSpec
 from .balance import balanced_patches, plan_balance
-from .data import Clip, FeatureCache, FrontEnd, Normalizer, class_weights, load_dataset
+from .data import (
+    Clip,
+    FeatureCache,
+    FrontEnd,
+    Normalizer,
+    class_weights,
+    load_dataset,
+    read_manifest,
+)
 from .recipe import Recipe
 from .scores import scores, summarize
 from .splits import check_no_leak, group_kfold, holdout, is_test_group, leave_one_group_out
@@ -112,13 +120,20 @@ def utterance_stats(x: np.ndarray) -> np.ndarray:
 
 
 def augment_spec(recipe: Recipe) -> AugmentSpec:
-    """The recipe's augmentation; its ``noise_manifest`` is relative to ``data_root``."""
+    """The recipe's augmentation; its ``noise_manifest`` is relative to ``data_root``.
+    With ``data.test_groups_k``, the noise clips of the fixed test split are never mixed
+    in (they are test material: ``mkstream --test-k`` plays them)."""
     raw = dict(recipe.data.augment or {})
     if raw.get("noise_manifest"):
         raw["noise_manifest"] = str(Path(recipe.data.data_root) / raw["noise_manifest"])
     for key in ("noise_labels", "exclude_groups", "snr_db", "gain_db"):
         if key in raw:
             raw[key] = tuple(raw[key])
+    k = recipe.data.test_groups_k
+    if raw.get("noise_manifest") and k:
+        test = {c.group for c in read_manifest(raw["noise_manifest"])
+                if is_test_group(c.group, k)}
+        raw["exclude_groups"] = tuple(sorted(set(raw.get("exclude_groups", ())) | test))
     return AugmentSpec(**raw)
 
 
@@ -137,7 +152,8 @@ def train_one(recipe: Recipe, data: Data, idx: np.ndarray, cache: FeatureCache |
         spec = augment_spec(recipe)
         cache = cache or FeatureCache()
         for i in tr:
-            for copy in range(1, spec.copies + 1):
+            for copy in range(1, spec.copies_for(data.clips[i].extras.get(
+                    "manifest_label", data.clips[i].label)) + 1):
                 train_frames.append(cache.features(data.clips[i], data.frontend, spec, copy))
                 train_y.append(data.y[i])
     y = np.asarray(train_y)
