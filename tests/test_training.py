@@ -183,3 +183,12 @@ def test_crop_takes_a_window_of_longer_items_only() -> None:
         w = crop(x, 10, rng)
         assert len(w) == 10 and np.array_equal(w[:, 0], np.arange(w[0, 0], w[0, 0] + 10))
     assert crop(x, 80, rng) is x and crop(x, None, rng) is x
+
+
+def test_train_refuses_a_summary_over_the_checkpoint_metadata(tmp_path) -> None:
+    """``--json`` next to ``--out`` with the same stem would overwrite the checkpoint's
+    metadata file: refused before any work, in one line."""
+    r = cli("train", "configs/train/cry-detector.yaml", "--out", str(tmp_path / "m.pt"),
+            "--json", str(tmp_path / "m.json"))
+    assert r.returncode == 1 and "metadata" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "m.pt").exists()

@@ -126,6 +126,9 @@ def train_cmd(recipe: str | None, arch: str | None, data: tuple[str, ...],
               sets: tuple[str, ...], cv: bool, out: str | None, json_file: str | None,
               quiet: bool) -> None:
     """Train a model from a recipe (or --model/--data); cross-validate with --cv."""
+    if out and json_file and Path(json_file).resolve() == Path(out).with_suffix(".json").resolve():
+        _fail(f"--json {json_file} is where the checkpoint's metadata goes (next to --out); "
+              "give the summary another name")
     rec = _recipe(recipe, arch, data, sets)
     if rec.model.arch in ("svm", "majority"):
         _need("sklearn", "train")
