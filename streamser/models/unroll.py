@@ -3,9 +3,10 @@
 TFLite Micro has no fused bidirectional LSTM, and a lowered ``nn.LSTM`` over a window
 ends in one CONCATENATION of every time step (200 inputs for a 2 s window), which TFLite
 Micro refuses (at most 10). :func:`unrolled` runs the same weights as plain matrix
-products and gate activations, one step at a time, and joins the steps with a tree of
-concatenations of at most :data:`MAX_CONCAT` inputs each. Same numbers as the module
-(tested); only used while exporting (``models.base.run_bidirectional`` under
+products and gate activations, one step at a time, and joins the steps with nested
+concatenations of at most :data:`MAX_CONCAT` inputs, each level along its own axis (the
+converter fuses nested ones along one axis back into one). Same numbers as the module
+(tested); only used while exporting to TFLite (``models.base.run_bidirectional`` under
 :func:`unrolling`).
 """
 from __future__ import annotations

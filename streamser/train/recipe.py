@@ -45,7 +45,11 @@ class DataSpec(Strict):
                                       "is_test_group) for evaluation on unseen recordings.")
     frontend: dict[str, Any] = Field(
         default_factory=lambda: {"features": [{"plugin": "features.is09"}], "rate": 16000})
-    augment: dict[str, Any] | None = None
+    augment: dict[str, Any] | None = Field(None, description="Augmented copies of each "
+                                           "training clip (train.augment.AugmentSpec: "
+                                           "noise_manifest, noise_labels, snr_db, gain_db, "
+                                           "noise_prob, bandlimit_prob, copies, extra_copies "
+                                           "{manifest label: n}, seed).")
 
     def manifest_paths(self) -> list[Path]:
         return [Path(self.data_root) / m for m in self.manifests]
