@@ -18,7 +18,8 @@ streams one core would carry in real time at that cost (1 / that figure), in one
 ``--paced`` checks that figure live: the N sources are real-time (``realtime: true``: each
 frame is released at its stream time, and a frame its consumer cannot take is dropped,
 as a microphone would), split over ``--servers`` processes (one graph each, threads
-executor). A load is sustained when no frame is dropped, every stream gives the events it
+executor), each starting at one of 16 points spread over the input (robots do not cry in
+lockstep; identical streams would send every cry to the need branch at once). A load is sustained when no frame is dropped, every stream gives the events it
 gives alone, and the run ends within a second or two of the audio's length.
 """
 from __future__ import annotations
@@ -30,23 +31,27 @@ import tempfile
 import time
 from pathlib import Path
 
+import soundfile as sf
 import yaml
 
 from streamser.executors import run
 from streamser.graph import load_graph
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Distinct start points in the input for paced streams.
+OFFSETS = 16
 
 
 def graph_yaml(n: int, audio: Path, seconds: float, out: Path, realtime: bool = False,
-               prefix: str = "robot") -> Path:
+               prefix: str = "robot", offsets: list[float] | None = None) -> Path:
     spec = yaml.safe_load((ROOT / "configs" / "cry_robot.yaml").read_text())
     nodes = spec["nodes"]
     del nodes["mic"], nodes["console"]
     sources = {f"src{i}": {"plugin": "source.file",
                            "params": {"path": str(audio), "duration": seconds,
                                       "stream": f"{prefix}-{i}", "block": 4096,
-                                      "realtime": realtime}}
+                                      "realtime": realtime,
+                                      "offset": offsets[i] if offsets else 0.0}}
                for i in range(n)}
     nodes["resample"]["input"] = list(sources) if n > 1 else "src0"
     nodes["events"]["params"]["path"] = str(out / "events.jsonl")
@@ -63,12 +68,14 @@ def count_lines(path: Path) -> int:
         return sum(1 for _ in fh)
 
 
-def serve(job: tuple[int, int, str, float]) -> dict:
-    """One server process: ``n`` paced streams in one graph (threads executor)."""
-    index, n, audio, seconds = job
+def serve(job: tuple[int, list[float], str, float]) -> dict:
+    """One server process: paced streams (one per offset) in one graph (threads
+    executor)."""
+    index, offsets, audio, seconds = job
     with tempfile.TemporaryDirectory() as tmp:
-        graph = load_graph(graph_yaml(n, Path(audio), seconds, Path(tmp), realtime=True,
-                                      prefix=f"server{index}"))
+        graph = load_graph(graph_yaml(len(offsets), Path(audio), seconds, Path(tmp),
+                                      realtime=True, prefix=f"server{index}",
+                                      offsets=offsets))
         t0, c0 = time.perf_counter(), time.process_time()
         metrics = run(graph, "threads")
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -78,21 +85,30 @@ def serve(job: tuple[int, int, str, float]) -> dict:
 
 
 def paced(args: argparse.Namespace) -> list[dict]:
-    with tempfile.TemporaryDirectory() as tmp:      # one stream alone: the events to expect
-        run(load_graph(graph_yaml(1, Path(args.input), args.seconds, Path(tmp))), "inline")
-        alone = count_lines(Path(tmp) / "events.jsonl")
+    # Robots do not cry in lockstep: stream g plays the input from offset g mod OFFSETS
+    # (evenly spread over the file), and expects the events that offset gives alone.
+    span = max(sf.info(args.input).duration - args.seconds, 0.0)
+    offsets = [span * k / OFFSETS for k in range(OFFSETS)]
+    alone = []
+    for offset in offsets:
+        with tempfile.TemporaryDirectory() as tmp:
+            run(load_graph(graph_yaml(1, Path(args.input), args.seconds, Path(tmp),
+                                      offsets=[offset])), "inline")
+            alone.append(count_lines(Path(tmp) / "events.jsonl"))
     rows = []
     ctx = multiprocessing.get_context("spawn")
     for n in [int(x) for x in args.streams.split(",")]:
-        shares = [n // args.servers + (i < n % args.servers) for i in range(args.servers)]
+        mine = [[offsets[g % OFFSETS] for g in range(n) if g % args.servers == i]
+                for i in range(args.servers)]
         with ctx.Pool(args.servers) as pool:
-            done = pool.map(serve, [(i, k, args.input, args.seconds)
-                                    for i, k in enumerate(shares) if k])
+            done = pool.map(serve, [(i, offs, args.input, args.seconds)
+                                    for i, offs in enumerate(mine) if offs])
         row = {"streams": n, "servers": args.servers, "audio_s": args.seconds,
                "wall_s": max(d["wall_s"] for d in done),
                "cpu_s": sum(d["cpu_s"] for d in done),
                "dropped": sum(d["dropped"] for d in done),
-               "events": sum(d["events"] for d in done), "events_expected": alone * n}
+               "events": sum(d["events"] for d in done),
+               "events_expected": sum(alone[g % OFFSETS] for g in range(n))}
         row["sustained"] = (row["dropped"] == 0 and row["events"] == row["events_expected"]
                             and row["wall_s"] <= args.seconds + 2.0)
         rows.append(row)

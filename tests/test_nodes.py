@@ -38,6 +38,26 @@ def test_file_source_duration_and_stream_times(tmp_path, phone_clip) -> None:
     assert all(f.meta["sample_rate"] == 8000 for f in frames)
 
 
+def test_file_source_offset_starts_inside_the_file(tmp_path, phone_clip) -> None:
+    """``offset`` skips into the file (same samples as reading from the start and
+    cutting); stream time starts at 0; an offset past the end is a clear error."""
+    import soundfile as sf
+
+    from streamser.plugins.sources.file import FileParams, FileSource
+    src = FileSource(FileParams(path=str(phone_clip), block=800, offset=0.5, duration=1.0))
+    src.start()
+    frames = list(src.frames())
+    length = src.length()
+    src.stop()
+    audio, _ = sf.read(phone_clip, dtype="float32", always_2d=True)
+    got = np.concatenate([f.data for f in frames])
+    assert np.array_equal(got, audio[4000:12000, 0]) and length == 1.0
+    assert frames[0].t == 0.0
+    late = FileSource(FileParams(path=str(phone_clip), offset=1e4))
+    with pytest.raises(RuntimeError, match="past its end"):
+        late.start()
+
+
 def test_file_source_missing_file_is_a_param_error(tmp_path) -> None:
     with pytest.raises(GraphError, match="params.path: .*no such file"):
         build_graph({"nodes": {"s": {"plugin": "source.file",

@@ -16,8 +16,10 @@ class FileParams(Params):
     path: str = Field(description="Sound file to read (wav, flac, ogg; anything libsndfile "
                                   "reads).")
     block: int = Field(1024, ge=1, le=1 << 22, description="Samples per frame.")
+    offset: float = Field(0.0, ge=0, description="Seconds into the file to start reading "
+                                                 "(stream time still starts at 0).")
     duration: float | None = Field(None, gt=0, description="Seconds to read from the "
-                                   "start; the whole file when unset.")
+                                   "offset; to the end of the file when unset.")
     realtime: bool = Field(False, description="Pace frames at the file's sample rate (a live "
                                               "source: drops instead of waiting).")
     stream: str = Field("default", min_length=1, description="Stream id put on every frame.")
@@ -42,11 +44,17 @@ class FileSource(Source):
             self._file = sf.SoundFile(self.params.path)
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise RuntimeError(f"cannot read {self.params.path}: {exc}") from None
+        self._first = round(self.params.offset * self._file.samplerate)
+        if self._first >= self._file.frames:
+            raise RuntimeError(f"{self.params.path}: offset {self.params.offset:g} s is past "
+                               f"its end ({self._file.frames / self._file.samplerate:.1f} s)")
+        self._file.seek(self._first)
 
     def frames(self) -> Iterator[Frame]:
         f, p = self._file, self.params
         rate, pos, seq = f.samplerate, 0, 0
-        end = f.frames if p.duration is None else min(f.frames, round(p.duration * rate))
+        left = f.frames - self._first
+        end = left if p.duration is None else min(left, round(p.duration * rate))
         meta = {"sample_rate": rate}
         chunk = max(p.block, rate)  # libsndfile calls cost per call: read ~1 s at a time
         while pos < end:
@@ -63,8 +71,8 @@ class FileSource(Source):
 
     def length(self) -> float:
         f, duration = self._file, self.params.duration
-        return f.frames / f.samplerate if duration is None else min(duration, f.frames /
-                                                                    f.samplerate)
+        left = (f.frames - self._first) / f.samplerate
+        return left if duration is None else min(duration, left)
 
     def stop(self) -> None:
         if getattr(self, "_file", None) is not None:
