@@ -154,20 +154,19 @@ class Tflm:
                  max_arena: int = 1 << 27) -> None:
         from tflite_micro import runtime
 
-        # Grow the arena until the model fits (the figure reported is what it uses). A
-        # short arena fails in many ways (the allocator's message, or a kernel's Prepare
-        # whose persistent buffer came back empty), so any failure grows it; the error of
-        # the largest arena is the one raised.
-        while True:
+        # A short arena fails in many ways (the allocator's message, or a kernel's Prepare
+        # whose persistent buffer came back empty): on any failure, try once more with
+        # ``max_arena``, and raise that error if it fails too. The arena figure reported
+        # is what the model uses, whatever was offered.
+        for size in (arena_size, max_arena):
             try:
                 with _c_stderr() as log:
-                    self.interp = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+                    self.interp = runtime.Interpreter.from_bytes(model, arena_size=size)
                 break
             except RuntimeError as exc:
-                if arena_size >= max_arena:
+                if size >= max_arena:
                     exc.log = " ".join(log.text.split())   # type: ignore[attr-defined]
                     raise
-                arena_size *= 2
         self.inputs, self.outputs = io_order(model)
 
     def run(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

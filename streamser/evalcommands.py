@@ -59,14 +59,14 @@ def mkstream_cmd(manifests: tuple[str, ...], minutes: float, out: str, truth: st
 def score_events_cmd(truth: str, events: str, json_file: str | None, event: str) -> None:
     """Score EVENTS (a run's JSONL) against TRUTH (a mkstream CSV): episode precision,
     recall, F1, false alarms per hour, detection latency, need accuracy."""
-    from .eventscore import read_detections, read_segments, read_truth, render, score
+    from .eventscore import episodes_of, read_detections, read_segments, render, score
     for p in (truth, events):
         if not Path(p).is_file():
             _fail(f"not found: {p}")
     try:
-        episodes, length = read_truth(Path(truth))
-        result = score(episodes, read_detections(Path(events), event), length,
-                       read_segments(Path(truth)))
+        segments = read_segments(Path(truth))
+        episodes, length = episodes_of(segments)
+        result = score(episodes, read_detections(Path(events), event), length, segments)
     except (ValueError, KeyError) as exc:
         _fail(str(exc))
     click.echo(render(result))
@@ -117,10 +117,11 @@ def bench_cmd(config: str, input_: str, sets: tuple[str, ...], truth: str | None
             / 1024, "node_cpu_s": node_cpu,
             "node_share": {k: v / total if total else 0.0 for k, v in node_cpu.items()}}
         if truth:
-            from .eventscore import read_detections, read_segments, read_truth, score
-            episodes, length = read_truth(Path(truth))
+            from .eventscore import episodes_of, read_detections, read_segments, score
+            segments = read_segments(Path(truth))
+            episodes, length = episodes_of(segments)
             result["scores"] = score(episodes, read_detections(events) if events.is_file()
-                                     else [], length, read_segments(Path(truth)))
+                                     else [], length, segments)
     click.echo(f"{config} on {input_} ({audio_s:.1f} s of audio), inline executor")
     click.echo(f"real-time factor {result['rtf_nodes']:.4f} (node CPU s per audio s; whole "
                f"process {result['rtf_process']:.4f}); peak RSS {result['peak_rss_mib']:.0f} MiB")

@@ -46,10 +46,14 @@ def read_segments(path: Path) -> list[dict[str, Any]]:
     return [{**r, "start": float(r["start"]), "end": float(r["end"])} for r in rows]
 
 
+def episodes_of(segments: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], float]:
+    """(cry episodes, stream length in seconds) of a truth CSV's segments."""
+    return [r for r in segments if r["kind"] in CRY_KINDS], max(r["end"] for r in segments)
+
+
 def read_truth(path: Path) -> tuple[list[dict[str, Any]], float]:
     """(cry episodes, stream length in seconds) from a ``mkstream`` truth CSV."""
-    rows = read_segments(path)
-    return [r for r in rows if r["kind"] in CRY_KINDS], max(r["end"] for r in rows)
+    return episodes_of(read_segments(path))
 
 
 def read_detections(path: Path, event: str = "cry", stream: str | None = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
+from contextvars import ContextVar
 
 import torch
 import torch.nn.functional as F
@@ -21,21 +22,21 @@ from torch import Tensor, nn
 
 #: TFLite Micro's CONCATENATION takes at most 10 inputs.
 MAX_CONCAT = 8
-_UNROLL = [False]
+_UNROLL: ContextVar[bool] = ContextVar("streamser_unroll", default=False)
 
 
 @contextlib.contextmanager
 def unrolling() -> Iterator[None]:
     """While active, exported windows run their LSTMs through :func:`unrolled`."""
-    _UNROLL[0] = True
+    token = _UNROLL.set(True)
     try:
         yield
     finally:
-        _UNROLL[0] = False
+        _UNROLL.reset(token)
 
 
 def is_unrolling() -> bool:
-    return _UNROLL[0]
+    return _UNROLL.get()
 
 
 def stack_steps(steps: list[Tensor], fan: int = MAX_CONCAT, levels: int = 3) -> Tensor:
