@@ -3,9 +3,12 @@
 Usage::
 
     python benchmarks/infer_latency.py [--dir exported] [--model cry-need] [--steps 2000]
-                                       [--rounds 5] [--batch 64] [--json FILE]
+                                       [--rounds 5] [--batch 64] [--tflite FILE ...]
+                                       [--json FILE]
 
-Builds come from ``streamser export MODEL --int8 --out DIR``. Each backend streams the
+Builds come from ``streamser export MODEL --int8 --out DIR``; ``--tflite`` (repeatable)
+replaces ``DIR/MODEL.int8.tflite`` with other integer TFLite builds of the same model
+(e.g. one with ``--activations 16``), each labelled by its activation width. Each backend streams the
 same real feature rows (a donateacry clip through the model's front-end, state fed back)
 through the runtime's own call (``Backend.run``: normalization excluded, int8
 quantization of inputs and dequantization of outputs included), ``--steps`` calls per
@@ -50,19 +53,22 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--tflite", action="append", help="integer TFLite build(s) to time")
     ap.add_argument("--json")
     args = ap.parse_args()
     d = Path(args.dir)
     name = args.model
-    int8_tflite = d / f"{name}.int8.tflite"
     backends = {
         "torch (checkpoint)": TorchBackend(resolve(name)),
         "ONNX fp32": OnnxBackend(d / f"{name}.onnx"),
         "ONNX int8": OnnxBackend(d / f"{name}.int8.onnx"),
-        "LiteRT int8 (XNNPACK)": TfliteBackend(int8_tflite),
-        "LiteRT int8 (reference kernels)": TfliteBackend(int8_tflite, reference=True),
-        "TFLM int8": TflmBackend(int8_tflite.read_bytes(), str(int8_tflite)),
     }
+    for path in map(Path, args.tflite or [d / f"{name}.int8.tflite"]):
+        lite = TfliteBackend(path)
+        kind = "int8" if lite._in[0]["dtype"] == np.int8 else "16x8"
+        backends |= {f"LiteRT {kind} (XNNPACK)": lite,
+                     f"LiteRT {kind} (reference kernels)": TfliteBackend(path, reference=True),
+                     f"TFLM {kind}": TflmBackend(path.read_bytes(), str(path))}
     contract = backends["ONNX fp32"].contract
     meta = read_meta(resolve(name))
     manifest = Path(args.data) / meta["training"]["manifests"][0]

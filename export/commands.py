@@ -38,11 +38,15 @@ def _fail(message: str) -> None:
               help="Validation clips streamed through every build.")
 @click.option("--calib-clips", type=int, default=48, show_default=True,
               help="Calibration clips (from groups the validation clips do not use).")
+@click.option("--activations", "activation_bits", type=click.Choice(["8", "16"]),
+              default="8", show_default=True, help="Activation (and input/output) bits of the int8 "
+              "TFLite: 16 is TFLite's 16x8 mode (int8 weights), for models whose outputs "
+              "are finer than an int8 step; TFLite Micro runs it with about twice the arena.")
 @click.option("--tflm-steps", type=int, default=3000, show_default=True,
               help="Steps run in TFLite Micro (slow) for its parity figures.")
 def export_cmd(model: str, int8: bool, formats: str, calib: tuple[str, ...], out: str,
                report_file: str | None, board: str, window_s: float, val_clips: int,
-               calib_clips: int, tflm_steps: int) -> None:
+               calib_clips: int, activation_bits: str, tflm_steps: int) -> None:
     """Export MODEL (a checkpoint or a bundled model name) to ONNX and TFLite, verified.
 
     Stateful models export one step (x, state_* -> probs, new_state_*), others one window;
@@ -69,7 +73,8 @@ def export_cmd(model: str, int8: bool, formats: str, calib: tuple[str, ...], out
         rep = export_model(Path(checkpoint), Path(out), int8=int8, formats=chosen,
                            calib=[Path(c) for c in calib] or None, board=board,
                            window_s=window_s, calib_clips=calib_clips, val_clips=val_clips,
-                           tflm_steps=tflm_steps, say=lambda m: click.echo(m, err=True))
+                           tflm_steps=tflm_steps, activation_bits=int(activation_bits),
+                           say=lambda m: click.echo(m, err=True))
     except Exception as exc:  # one line, not a traceback (STREAMSER_DEBUG=1 shows it)
         if os.environ.get("STREAMSER_DEBUG"):
             raise

@@ -55,9 +55,26 @@ class _Reader:
         return next(self._it, None)
 
 
+def float_nodes(model: Any) -> list[str]:
+    """Nodes left in float: every Softmax (attention weights over 200 frames are about
+    1/200 each, below an int8 step) and the output layer feeding the ``probs`` softmax (a
+    weak classifier's logits are often closer than one int8 step). On the bundled models
+    this raised argmax agreement from 97.8 to 98.8 % (cry-need) and 97 to 99 % (emodb-ser)
+    (docs/export.md)."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    keep = [node.name for node in model.graph.node if node.op_type == "Softmax"]
+    probs = producer.get("probs")
+    head = producer.get(probs.input[0]) if probs is not None else None
+    if head is not None and head.op_type in ("Gemm", "MatMul"):
+        keep.append(head.name)
+    return keep
+
+
 def quantize_onnx(exp: Exportable, float_path: Path, path: Path,
                   samples: list[dict[str, np.ndarray]]) -> Path:
-    """Static int8 quantization (QDQ, per-channel weights, min/max calibration)."""
+    """Static int8 quantization (QDQ, per-channel weights, min/max calibration), with the
+    :func:`float_nodes` in float."""
+    import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -66,6 +83,7 @@ def quantize_onnx(exp: Exportable, float_path: Path, path: Path,
         quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(path), _Reader(samples), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+                        nodes_to_exclude=float_nodes(onnx.load(str(pre))))
     set_metadata(path, exp.with_build("int8"))
     return path

@@ -39,7 +39,8 @@ def export_model(checkpoint: Path, out: Path, *, int8: bool = True,
                  formats: tuple[str, ...] = FORMATS, calib: list[Path] | None = None,
                  board: str | None = "cortex-m4-256k", window_s: float = 2.0,
                  calib_clips: int = 48, val_clips: int = 100, tflm_steps: int = 3000,
-                 say: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:
+                 activation_bits: int = 8, say: Callable[[str], None] = print,
+                 progress: bool = True) -> dict[str, Any]:
     """Export, quantize, verify; write the artifacts into ``out``; return the report."""
     import torch
 
@@ -82,8 +83,10 @@ def export_model(checkpoint: Path, out: Path, *, int8: bool = True,
     if "tflite" in formats:
         flat = _stage(say, "float TFLite", lambda: tflite_build.export_tflite_float(exp))
         if int8:
-            q = _stage(say, "int8 TFLite", lambda: tflite_build.quantize_tflite(flat, samples))
-            q = tflite_build.with_metadata(q, exp.with_build("int8"))
+            q = _stage(say, f"int8 TFLite ({activation_bits}-bit activations)",
+                       lambda: tflite_build.quantize_tflite(flat, samples, activation_bits))
+            q = tflite_build.with_metadata(q, {**exp.with_build("int8"),
+                                               "activation_bits": activation_bits})
             path = out / f"{name}.int8.tflite"
             path.write_bytes(q)
             artifacts["tflite-int8"] = path
@@ -114,7 +117,8 @@ def export_model(checkpoint: Path, out: Path, *, int8: bool = True,
     rep: dict[str, Any] = {
         "name": name, "arch": meta["arch"], "checkpoint": str(checkpoint),
         "parameters": int(sum(p.numel() for p in model.parameters())),
-        "mode": contract.mode, "steps_per_second": contract.steps_per_second,
+        "mode": contract.mode, "tflite_activation_bits": activation_bits,
+        "steps_per_second": contract.steps_per_second,
         "macs_per_call": macs, "macs_per_second": macs * contract.steps_per_second,
         "artifacts": {p.name: p.stat().st_size for p in artifacts.values()},
         "files": [str(p) for p in sorted(out.glob(f"{name}*"))],

@@ -105,7 +105,8 @@ def render(report: dict[str, Any]) -> str:
                          f"ops {', '.join(t['ops'])}")
         else:
             lines.append(f"  TFLite Micro: does NOT load: {t['error']}")
-        lines.append(f"  int8 TFLite: inputs {sorted(set(t['input_dtypes']))}, "
+        lines.append(f"  int8 TFLite ({r.get('tflite_activation_bits', 8)}-bit activations): "
+                     f"inputs {sorted(set(t['input_dtypes']))}, "
                      f"float32 tensors: {len(t['float32_tensors'])}")
     lines.append(f"  parity with PyTorch on {r['validation']['clips']} validation clips "
                  f"({r['validation']['manifest']}, groups unseen by calibration; resolved: "

@@ -1,5 +1,6 @@
-"""PyTorch -> float TFLite (litert-torch) -> full-int8 TFLite (ai-edge-quantizer, int8
-weights, activations and I/O), metadata, and the C array a TFLite Micro firmware links.
+"""PyTorch -> float TFLite (litert-torch) -> full-integer TFLite (ai-edge-quantizer: int8
+weights; int8 activations and I/O, or int16 ones, TFLite's "16x8" mode), metadata, and
+the C array a TFLite Micro firmware links.
 
 The quantizer's default calibration keeps a moving average of each tensor's min/max,
 which clips the ranges a stream reaches only now and then; plain min/max over all
@@ -59,13 +60,20 @@ class _Named(torch.nn.Module):
         return self.module(*(inputs[n] for n in self.names))
 
 
-def quantize_tflite(float_model: bytes, samples: list[dict[str, np.ndarray]]) -> bytes:
-    """Full int8 (weights, activations, inputs and outputs), min/max calibration."""
+def quantize_tflite(float_model: bytes, samples: list[dict[str, np.ndarray]],
+                    activation_bits: int = 8) -> bytes:
+    """Integer only, min/max calibration: int8 weights; activations, inputs and outputs
+    int8, or int16 with ``activation_bits=16`` (for models whose outputs or attention
+    weights are finer than an int8 step; TFLite Micro runs both, 16x8 with about twice
+    the arena)."""
     from ai_edge_quantizer import quantizer, recipe
     from ai_edge_quantizer.calibrator import Calibrator
     from ai_edge_quantizer.utils import qsv_utils
 
-    q = quantizer.Quantizer(float_model, recipe.static_wi8_ai8())
+    if activation_bits not in (8, 16):
+        raise ValueError(f"activation bits must be 8 or 16, not {activation_bits}")
+    chosen = recipe.static_wi8_ai8() if activation_bits == 8 else recipe.static_wi8_ai16()
+    q = quantizer.Quantizer(float_model, chosen)
     with _quiet():
         calib = Calibrator(float_model, num_threads=1, qsv_update_func=qsv_utils.min_max_update)
         calib.calibrate({"serving_default": samples}, q._recipe_manager)

@@ -59,7 +59,11 @@ def valid_mask(lengths: Tensor, steps: int) -> Tensor:
 
 
 def last_valid(h: Tensor, lengths: Tensor) -> Tensor:
-    """``h[b, lengths[b] - 1]`` for every item: ``(B, T, H) -> (B, H)``."""
+    """``h[b, lengths[b] - 1]`` for every item: ``(B, T, H) -> (B, H)``; the last step
+    under ``torch.export`` (one full window, as in :func:`run_bidirectional`), a slice
+    where a gather would be lowered (TFLite Micro has no int16 GATHER_ND)."""
+    if torch.compiler.is_exporting():
+        return h[:, -1]
     return h[torch.arange(len(h)), (lengths - 1).clamp(min=0)]
 
 
