@@ -45,6 +45,7 @@ M3 = "M3 (attention BLSTM-CTC)"
 M4 = "M4 (VGGish-style CNN + BiLSTM + attention)"
 M5 = "M5 (SAE-CNN + BLSTM + attention)"
 BASE = "Baselines"
+NORM = "Speaker normalization (each clip standardized with its own speaker's statistics)"
 
 ROWS = (
     Row(M1, "lstm", "LSTM (standard)", "lstm", (), "baby corpus F1 0.885; FAU-Aibo UA 59.4"),
@@ -70,6 +71,9 @@ ROWS = (
     Row(M5, "sae", "SAE-CNN + BLSTM + attention", "sae", (), "EMO-DB WA 77.97"),
     Row(BASE, "svm", "SVM on utterance statistics (IS09 LLDs)", "svm"),
     Row(BASE, "majority", "majority class", "svm", ("model.arch=majority",)),
+    Row(NORM, "svm_groupnorm", "SVM on utterance statistics (IS09 LLDs)", "svm",
+        ("data.group_norm=true",)),
+    Row(NORM, "dblmm_groupnorm", "DBL-MM (log-mel + LLD)", "dblmm", ("data.group_norm=true",)),
 )
 CORPORA = {"emodb": "leave-one-speaker-out, 8 speakers", "donateacry": "5-fold group k-fold"}
 

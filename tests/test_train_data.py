@@ -292,3 +292,27 @@ def test_test_split_noise_is_never_mixed_in_and_noise_gets_extra_copies() -> Non
                 for c in clips}
     assert {c.label for c in clips} == {"cry", "other"}
     assert by_label["noise"] == spec.copies + 6 and by_label["laugh"] == spec.copies
+
+
+def test_group_norm_standardizes_each_speaker_with_its_own_clips() -> None:
+    """data.group_norm: each emodb speaker's frames are standardized with statistics of
+    that speaker's clips alone (mean 0, std 1 per feature afterwards), on real features."""
+    from streamser.train.data import Normalizer
+    from streamser.train.experiment import load_data
+    from streamser.train.recipe import load_recipe
+
+    recipe = Path(__file__).resolve().parents[1] / "configs/train/emodb/svm.yaml"
+    root = f"data.data_root={data_file('.')}"
+    raw = load_data(load_recipe(recipe, (root,)), progress=False)
+    data = load_data(load_recipe(recipe, (root, "data.group_norm=true")), progress=False)
+    assert raw.group_norms is None and data.group_norms is not None
+    assert len(set(data.groups)) == 8
+    for g in set(data.groups):
+        mine = [i for i, h in enumerate(data.groups) if h == g]
+        own = Normalizer().fit([raw.items[i] for i in mine])
+        for i in mine[:5]:
+            np.testing.assert_allclose(data.items[i], own.apply(raw.items[i]), atol=1e-5)
+        rows = np.concatenate([data.items[i] for i in mine])
+        np.testing.assert_allclose(rows.mean(0), 0, atol=1e-3)
+        spread = rows.std(0)
+        np.testing.assert_allclose(spread[spread > 1e-3], 1, atol=1e-2)

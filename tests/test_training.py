@@ -192,3 +192,12 @@ def test_train_refuses_a_summary_over_the_checkpoint_metadata(tmp_path) -> None:
             "--json", str(tmp_path / "m.json"))
     assert r.returncode == 1 and "metadata" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_train_refuses_group_norm_outside_cross_validation(tmp_path) -> None:
+    """Speaker normalization needs each speaker's statistics at run time: a checkpoint
+    from a data.group_norm recipe is refused before any work, in one line."""
+    r = cli("train", "configs/train/emodb/dblmm.yaml", "--set", "data.group_norm=true",
+            "--out", str(tmp_path / "m.pt"))
+    assert r.returncode == 1 and "group_norm" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "m.pt").exists()

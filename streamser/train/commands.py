@@ -136,6 +136,9 @@ def train_cmd(recipe: str | None, arch: str | None, data: tuple[str, ...],
             _fail("svm and majority are baselines for --cv; they make no checkpoint")
     else:
         _need("torch", "train")
+    if rec.data.group_norm and (out or not cv):
+        _fail("data.group_norm (speaker normalization) is for --cv: a checkpoint would need "
+              "each speaker's feature statistics at run time, which the runtime does not keep")
     from .experiment import load_data
     missing = [str(p) for p in rec.data.manifest_paths() if not p.is_file()]
     if missing:

@@ -48,6 +48,7 @@ class Data:
     groups: np.ndarray
     labels: list[str]
     frontend: FrontEnd
+    group_norms: dict[str, Normalizer] | None = None   # recipe.data.group_norm
 
 
 def frames_frontend(recipe: Recipe) -> FrontEnd:
@@ -71,7 +72,12 @@ def load_data(recipe: Recipe, cache: FeatureCache | None = None, progress: bool 
     if recipe.data.test_groups_k:
         keep = [i for i, g in enumerate(groups) if not is_test_group(g, recipe.data.test_groups_k)]
         clips, items, y, groups = ([c[i] for i in keep] for c in (clips, items, y, groups))
-    return Data(clips, items, np.asarray(y), np.asarray(groups), found, frontend)
+    norms = None
+    if recipe.data.group_norm:
+        norms = {g: Normalizer().fit([x for x, h in zip(items, groups) if h == g])
+                 for g in set(groups)}
+        items = [norms[g].apply(x) for x, g in zip(items, groups)]
+    return Data(clips, items, np.asarray(y), np.asarray(groups), found, frontend, norms)
 
 
 def patches(frames: np.ndarray, hop: int = PATCH_HOP, first_last_only: bool = False) -> np.ndarray:
@@ -154,7 +160,10 @@ def train_one(recipe: Recipe, data: Data, idx: np.ndarray, cache: FeatureCache |
         for i in tr:
             for copy in range(1, spec.copies_for(data.clips[i].extras.get(
                     "manifest_label", data.clips[i].label)) + 1):
-                train_frames.append(cache.features(data.clips[i], data.frontend, spec, copy))
+                frames = cache.features(data.clips[i], data.frontend, spec, copy)
+                if data.group_norms:
+                    frames = data.group_norms[data.groups[i]].apply(frames)
+                train_frames.append(frames)
                 train_y.append(data.y[i])
     y = np.asarray(train_y)
     items = [normalizer.apply(x) for x in train_frames]

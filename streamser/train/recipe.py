@@ -43,6 +43,11 @@ class DataSpec(Strict):
     test_groups_k: int | None = Field(None, ge=2, description="Leave out the fixed test "
                                       "split (about 1/k of the groups; see splits."
                                       "is_test_group) for evaluation on unseen recordings.")
+    group_norm: bool = Field(False, description="Standardize each clip with its own "
+                             "group's (speaker's, baby's) feature statistics, taken over all "
+                             "that group's clips without their labels (speaker "
+                             "normalization); cross-validation only: the runtime has no "
+                             "per-speaker statistics.")
     frontend: dict[str, Any] = Field(
         default_factory=lambda: {"features": [{"plugin": "features.is09"}], "rate": 16000})
     augment: dict[str, Any] | None = Field(None, description="Augmented copies of each "
