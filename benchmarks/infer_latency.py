@@ -8,8 +8,8 @@ Usage::
 
 Builds come from ``streamser export MODEL --int8 --out DIR``; ``--tflite`` (repeatable)
 replaces ``DIR/MODEL.int8.tflite`` with other integer TFLite builds of the same model
-(e.g. one with ``--activations 16``), each labelled by its activation width. Each backend streams the
-same real feature rows (a donateacry clip through the model's front-end, state fed back)
+(e.g. one with ``--activations 16``), each labelled by its activation width. Each
+backend streams the same real feature rows (a donateacry clip through the model's front-end, state fed back)
 through the runtime's own call (``Backend.run``: normalization excluded, int8
 quantization of inputs and dequantization of outputs included), ``--steps`` calls per
 round; rounds interleave the backends so that load on a shared machine hits all alike;
@@ -65,7 +65,7 @@ def main() -> None:
     }
     for path in map(Path, args.tflite or [d / f"{name}.int8.tflite"]):
         lite = TfliteBackend(path)
-        kind = "int8" if lite._in[0]["dtype"] == np.int8 else "16x8"
+        kind = "int8" if lite.input_dtype == np.int8 else "16x8"
         backends |= {f"LiteRT {kind} (XNNPACK)": lite,
                      f"LiteRT {kind} (reference kernels)": TfliteBackend(path, reference=True),
                      f"TFLM {kind}": TflmBackend(path.read_bytes(), str(path))}

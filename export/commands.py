@@ -39,9 +39,10 @@ def _fail(message: str) -> None:
 @click.option("--calib-clips", type=int, default=48, show_default=True,
               help="Calibration clips (from groups the validation clips do not use).")
 @click.option("--activations", "activation_bits", type=click.Choice(["8", "16"]),
-              default="8", show_default=True, help="Activation (and input/output) bits of the int8 "
-              "TFLite: 16 is TFLite's 16x8 mode (int8 weights), for models whose outputs "
-              "are finer than an int8 step; TFLite Micro runs it with about twice the arena.")
+              default="8", show_default=True,
+              help="Activation (and input/output) bits of the int8 TFLite: 16 is TFLite's "
+                   "16x8 mode (int8 weights), for models whose outputs are finer than an "
+                   "int8 step; TFLite Micro runs it with about twice the arena.")
 @click.option("--tflm-steps", type=int, default=3000, show_default=True,
               help="Steps run in TFLite Micro (slow) for its parity figures.")
 def export_cmd(model: str, int8: bool, formats: str, calib: tuple[str, ...], out: str,

@@ -88,7 +88,7 @@ class TfliteBackend(Backend):
         ins, outs = runner.get_input_details(), runner.get_output_details()
         self._in = [ins[n] for n in ["x", *(s.name for s in self.contract.states)]]
         self._out = [outs[n] for n in ["probs", *(s.output for s in self.contract.states)]]
-        self.int8 = self._in[0]["dtype"] == np.int8
+        self.input_dtype = np.dtype(self._in[0]["dtype"])    # int8, int16 (16x8) or float32
 
     @staticmethod
     def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
