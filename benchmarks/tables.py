@@ -74,6 +74,8 @@ ROWS = (
     Row(NORM, "svm_groupnorm", "SVM on utterance statistics (IS09 LLDs)", "svm",
         ("data.group_norm=true",)),
     Row(NORM, "dblmm_groupnorm", "DBL-MM (log-mel + LLD)", "dblmm", ("data.group_norm=true",)),
+    Row(NORM, "dblmm_lld_groupnorm", "DBL-MM, LLD branch alone", "dblmm",
+        ("model.hparams.branches=[1]", "data.group_norm=true")),
 )
 CORPORA = {"emodb": "leave-one-speaker-out, 8 speakers", "donateacry": "5-fold group k-fold"}
 

@@ -4,17 +4,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import click
 
+from streamser.cli import fail
+
 from .report import BOARDS
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
 
 
 @click.command("export")
@@ -57,14 +53,14 @@ def export_cmd(model: str, int8: bool, formats: str, calib: tuple[str, ...], out
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
     bad = set(chosen) - {"onnx", "tflite"}
     if bad:
-        _fail(f"unknown format(s) {', '.join(sorted(bad))} (choose from onnx, tflite)")
+        fail(f"unknown format(s) {', '.join(sorted(bad))} (choose from onnx, tflite)")
     if "tflite" in chosen:
         missing += [m for m in ("litert_torch", "ai_edge_quantizer", "ai_edge_litert")
                     if importlib.util.find_spec(m) is None]
         if int8 and importlib.util.find_spec("tflite_micro") is None:
             missing.append("tflite_micro")
     if missing:
-        _fail(f"{', '.join(missing)} not installed: pip install 'streamser[export]'")
+        fail(f"{', '.join(missing)} not installed: pip install 'streamser[export]'")
     from streamser.zoo import resolve
 
     from .pipeline import export_model
@@ -79,7 +75,7 @@ def export_cmd(model: str, int8: bool, formats: str, calib: tuple[str, ...], out
     except Exception as exc:  # one line, not a traceback (STREAMSER_DEBUG=1 shows it)
         if os.environ.get("STREAMSER_DEBUG"):
             raise
-        _fail(f"export failed: {type(exc).__name__}: {exc}")
+        fail(f"export failed: {type(exc).__name__}: {exc}")
     click.echo(render(rep))
     if report_file:
         Path(report_file).write_text(json.dumps(rep, indent=1) + "\n")

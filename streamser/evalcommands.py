@@ -3,15 +3,11 @@ score a run's events against them (numpy, soundfile and soxr only)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+from .cli import fail
 
 
 @click.command("mkstream")
@@ -33,13 +29,13 @@ def mkstream_cmd(manifests: tuple[str, ...], minutes: float, out: str, truth: st
     paths = [Path(m) for m in manifests]
     for p in paths:
         if not p.is_file():
-            _fail(f"manifest not found: {p}")
+            fail(f"manifest not found: {p}")
     if minutes <= 0:
-        _fail("--minutes must be > 0")
+        fail("--minutes must be > 0")
     try:
         audio, rows = make_stream(paths, minutes, seed, test_k)
     except (ValueError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     out_p = Path(out)
     truth_p = Path(truth) if truth else out_p.with_suffix(".truth.csv")
     write(audio, rows, out_p, truth_p)
@@ -62,13 +58,13 @@ def score_events_cmd(truth: str, events: str, json_file: str | None, event: str)
     from .eventscore import episodes_of, read_detections, read_segments, render, score
     for p in (truth, events):
         if not Path(p).is_file():
-            _fail(f"not found: {p}")
+            fail(f"not found: {p}")
     try:
         segments = read_segments(Path(truth))
         episodes, length = episodes_of(segments)
         result = score(episodes, read_detections(Path(events), event), length, segments)
     except (ValueError, KeyError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(render(result))
     if json_file:
         Path(json_file).write_text(json.dumps(result, indent=1) + "\n")
@@ -97,14 +93,14 @@ def bench_cmd(config: str, input_: str, sets: tuple[str, ...], truth: str | None
     from .executors import run
     from .graph import GraphError, load_graph
     if not Path(input_).is_file():
-        _fail(f"input not found: {input_}")
+        fail(f"input not found: {input_}")
     audio_s = sf.info(input_).duration
     with tempfile.TemporaryDirectory() as tmp:
         events = Path(tmp) / "events.jsonl"
         try:
             graph = load_graph(config, sets=sets, input=input_, events=str(events))
         except GraphError as exc:
-            _fail("; ".join(exc.lines()))
+            fail("; ".join(exc.lines()))
         cpu0, wall0 = time.process_time(), time.perf_counter()
         metrics = run(graph, "inline")
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -150,7 +146,7 @@ def plot_events_cmd(audio: str, events: str, out: str, scores: str | None,
     """A timeline PNG of a run: AUDIO's waveform, the cry score, the EVENTS."""
     import importlib.util
     if importlib.util.find_spec("matplotlib") is None:
-        _fail("matplotlib is not installed: pip install 'streamser[plot]'")
+        fail("matplotlib is not installed: pip install 'streamser[plot]'")
     from .plotevents import plot
     plot(Path(audio), Path(events), Path(out), Path(scores) if scores else None,
          Path(truth) if truth else None, start, end)

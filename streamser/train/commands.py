@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
+
+from ..cli import fail
 
 DEFAULT_FRONTENDS: dict[str, dict[str, Any]] = {
     "dblmm": {"features": [{"plugin": "features.logmel"}, {"plugin": "features.lld45"}]},
@@ -22,15 +23,10 @@ DEFAULT_FRONTENDS: dict[str, dict[str, Any]] = {
 }
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
 def _need(module: str, extra: str) -> None:
     import importlib.util
     if importlib.util.find_spec(module) is None:
-        _fail(f"{module} is not installed: pip install 'streamser[{extra}]'")
+        fail(f"{module} is not installed: pip install 'streamser[{extra}]'")
 
 
 class Progress:
@@ -88,11 +84,11 @@ def _recipe(recipe: str | None, arch: str | None, data: tuple[str, ...],
     elif data:
         sets = (f"data.manifests={json.dumps(list(data))}", *sets)
     if recipe is None and not arch:
-        _fail("give a RECIPE file or --model ARCH --data MANIFEST")
+        fail("give a RECIPE file or --model ARCH --data MANIFEST")
     try:
         return load_recipe(recipe, sets, base)
     except RecipeError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _cv_report(summary: dict[str, Any], recipe: Any) -> str:
@@ -127,26 +123,26 @@ def train_cmd(recipe: str | None, arch: str | None, data: tuple[str, ...],
               quiet: bool) -> None:
     """Train a model from a recipe (or --model/--data); cross-validate with --cv."""
     if out and json_file and Path(json_file).resolve() == Path(out).with_suffix(".json").resolve():
-        _fail(f"--json {json_file} is where the checkpoint's metadata goes (next to --out); "
+        fail(f"--json {json_file} is where the checkpoint's metadata goes (next to --out); "
               "give the summary another name")
     rec = _recipe(recipe, arch, data, sets)
     if rec.model.arch in ("svm", "majority"):
         _need("sklearn", "train")
         if out or not cv:
-            _fail("svm and majority are baselines for --cv; they make no checkpoint")
+            fail("svm and majority are baselines for --cv; they make no checkpoint")
     else:
         _need("torch", "train")
     if rec.data.group_norm and (out or not cv):
-        _fail("data.group_norm (speaker normalization) is for --cv: a checkpoint would need "
+        fail("data.group_norm (speaker normalization) is for --cv: a checkpoint would need "
               "each speaker's feature statistics at run time, which the runtime does not keep")
     from .experiment import load_data
     missing = [str(p) for p in rec.data.manifest_paths() if not p.is_file()]
     if missing:
-        _fail(f"manifest not found: {missing[0]} (data_root {rec.data.data_root!r})")
+        fail(f"manifest not found: {missing[0]} (data_root {rec.data.data_root!r})")
     try:
         data_ = load_data(rec, progress=not quiet)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     result: dict[str, Any] = {"recipe": rec.model_dump(mode="json")}
     try:
         with Progress(quiet) as report:
@@ -154,7 +150,7 @@ def train_cmd(recipe: str | None, arch: str | None, data: tuple[str, ...],
     except Exception as exc:  # one line, not a traceback (STREAMSER_DEBUG=1 shows it)
         if os.environ.get("STREAMSER_DEBUG"):
             raise
-        _fail(f"training failed: {type(exc).__name__}: {exc}")
+        fail(f"training failed: {type(exc).__name__}: {exc}")
     if cv:
         click.echo(_cv_report(result["cv"], rec))
     if "checkpoint" in result:
@@ -209,11 +205,11 @@ def eval_cmd(model: str, manifest: str, json_file: str | None, png: str | None,
     try:
         net, meta = load(resolve(model))
     except (CheckpointError, KeyError) as exc:
-        _fail(str(exc).strip("'\""))
+        fail(str(exc).strip("'\""))
     try:
         frames, y, labels = frames_for_eval(meta, Path(manifest), progress=not quiet)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     norm = Normalizer.from_dict(meta["normalizer"])
     items = [norm.apply(x) for x in frames]
     if meta["frontend"].get("patch"):
@@ -227,7 +223,7 @@ def eval_cmd(model: str, manifest: str, json_file: str | None, png: str | None,
         try:
             confusion_png(s, png, title=f"{meta.get('name', model)} on {Path(manifest).parent.name}")
         except ImportError:
-            _fail("the confusion PNG needs matplotlib: pip install 'streamser[plot]'")
+            fail("the confusion PNG needs matplotlib: pip install 'streamser[plot]'")
         click.echo(f"confusion matrix: {png}")
 
 
