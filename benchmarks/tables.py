@@ -45,6 +45,7 @@ M3 = "M3 (attention BLSTM-CTC)"
 M4 = "M4 (VGGish-style CNN + BiLSTM + attention)"
 M5 = "M5 (SAE-CNN + BLSTM + attention)"
 BASE = "Baselines"
+LLD45 = 'data.frontend={"features": [{"plugin": "features.lld45"}], "rate": 16000}'
 NORM = "Speaker normalization (each clip standardized with its own speaker's statistics)"
 
 ROWS = (
@@ -70,9 +71,12 @@ ROWS = (
         "BAUM-1s 47.27; CHEAVD2.0 43.42"),
     Row(M5, "sae", "SAE-CNN + BLSTM + attention", "sae", (), "EMO-DB WA 77.97"),
     Row(BASE, "svm", "SVM on utterance statistics (IS09 LLDs)", "svm"),
+    Row(BASE, "svm_lld", "SVM on utterance statistics (the 45 LLDs)", "svm", (LLD45,)),
     Row(BASE, "majority", "majority class", "svm", ("model.arch=majority",)),
     Row(NORM, "svm_groupnorm", "SVM on utterance statistics (IS09 LLDs)", "svm",
         ("data.group_norm=true",)),
+    Row(NORM, "svm_lld_groupnorm", "SVM on utterance statistics (the 45 LLDs)", "svm",
+        (LLD45, "data.group_norm=true")),
     Row(NORM, "dblmm_groupnorm", "DBL-MM (log-mel + LLD)", "dblmm", ("data.group_norm=true",)),
     Row(NORM, "dblmm_lld_groupnorm", "DBL-MM, LLD branch alone", "dblmm",
         ("model.hparams.branches=[1]", "data.group_norm=true")),

@@ -52,6 +52,10 @@ def draw(graph: Graph, out: str | Path) -> None:
            for i, n in enumerate(names)}
     fig, ax = plt.subplots(figsize=(2.2 + 2.6 * len(columns), 1.0 + 1.1 * rows))
     w, h = 2.2, 0.7
+    edge = {"color": "#44546a", "lw": 1.0}
+    label = {"ha": "center", "fontsize": 7, "color": "#6b7a90"}
+    lanes = {1: 0, -1: 0}
+    reach = 0.0
     for name, spec in graph.nodes.items():
         x, y = pos[name]
         color = "#dff0d8" if spec.is_source else "#eef3fb"
@@ -61,15 +65,30 @@ def draw(graph: Graph, out: str | Path) -> None:
         ax.text(x, y - 0.17, spec.plugin, ha="center", va="center", fontsize=8, color="#44546a")
         for producer in spec.inputs:
             px, py = pos[producer]
-            ax.annotate("", xy=(x - w / 2 - 0.05, y), xytext=(px + w / 2 + 0.05, py),
-                        arrowprops={"arrowstyle": "-|>", "color": "#44546a"})
             kinds = "/".join(sorted(graph.nodes[producer].out_kinds))
-            ax.text((x + px) / 2, (y + py) / 2 + 0.12, kinds, ha="center", fontsize=7,
-                    color="#6b7a90")
+            if depth[name] - depth[producer] == 1:
+                ax.annotate("", xy=(x - w / 2 - 0.05, y), xytext=(px + w / 2 + 0.05, py),
+                            arrowprops={"arrowstyle": "-|>", **edge})
+                ax.text((x + px) / 2, (y + py) / 2 + 0.12, kinds, **label)
+                continue
+            # An edge that skips columns runs in a lane above (or, every other one, below)
+            # the boxes it passes instead of through them.
+            side = 1 if sum(lanes.values()) % 2 == 0 else -1
+            lanes[side] += 1
+            passed = [pos[n][1] for c in range(depth[producer], depth[name] + 1)
+                      for n in columns[c]]
+            edge_y = max(passed) if side > 0 else min(passed)
+            lane = edge_y + side * (h / 2 + 0.15 + 0.3 * lanes[side])
+            reach = max(reach, abs(lane - y), abs(lane - py))
+            x0, x1 = px + w / 4, x - w / 4
+            ax.plot([x0, x0, x1], [py + side * (h / 2 + 0.05), lane, lane], **edge)
+            ax.annotate("", xy=(x1, y + side * (h / 2 + 0.05)), xytext=(x1, lane),
+                        arrowprops={"arrowstyle": "-|>", **edge})
+            ax.text((x0 + x1) / 2, lane + (0.05 if side > 0 else -0.2), kinds, **label)
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
     ax.set_xlim(min(xs) - w, max(xs) + w)
-    ax.set_ylim(min(ys) - 1, max(ys) + 1)
+    ax.set_ylim(min(ys) - 0.6 - reach, max(ys) + 0.6 + reach)
     ax.set_title(graph.name, fontsize=11)
     ax.axis("off")
     fig.tight_layout()
