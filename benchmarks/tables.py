@@ -46,7 +46,8 @@ M4 = "M4 (VGGish-style CNN + BiLSTM + attention)"
 M5 = "M5 (SAE-CNN + BLSTM + attention)"
 BASE = "Baselines"
 LLD45 = 'data.frontend={"features": [{"plugin": "features.lld45"}], "rate": 16000}'
-NORM = "Speaker normalization (each clip standardized with its own speaker's statistics)"
+NORM = ("Speaker normalization (each clip standardized with its own group's feature "
+        "statistics: the speaker's on emodb, the family's on donateacry)")
 
 ROWS = (
     Row(M1, "lstm", "LSTM (standard)", "lstm", (), "baby corpus F1 0.885; FAU-Aibo UA 59.4"),
@@ -75,6 +76,9 @@ ROWS = (
     Row(BASE, "majority", "majority class", "svm", ("model.arch=majority",)),
     Row(NORM, "svm_groupnorm", "SVM on utterance statistics (IS09 LLDs)", "svm",
         ("data.group_norm=true",)),
+    Row(NORM, "gru_groupnorm", "GRU (standard)", "gru", ("data.group_norm=true",)),
+    Row(NORM, "agate_d1_groupnorm", "attention-gate LSTM, depth 1", "agate",
+        ("model.hparams.depth=1", "data.group_norm=true")),
     Row(NORM, "svm_lld_groupnorm", "SVM on utterance statistics (the 45 LLDs)", "svm",
         (LLD45, "data.group_norm=true")),
     Row(NORM, "dblmm_groupnorm", "DBL-MM (log-mel + LLD)", "dblmm", ("data.group_norm=true",)),
