@@ -82,6 +82,8 @@ ROWS = (
     Row(NORM, "svm_lld_groupnorm", "SVM on utterance statistics (the 45 LLDs)", "svm",
         (LLD45, "data.group_norm=true")),
     Row(NORM, "dblmm_groupnorm", "DBL-MM (log-mel + LLD)", "dblmm", ("data.group_norm=true",)),
+    Row(NORM, "dblmm_logmel_groupnorm", "DBL-MM, log-mel branch alone", "dblmm",
+        ("model.hparams.branches=[0]", "data.group_norm=true")),
     Row(NORM, "dblmm_lld_groupnorm", "DBL-MM, LLD branch alone", "dblmm",
         ("model.hparams.branches=[1]", "data.group_norm=true")),
 )
