@@ -19,8 +19,9 @@ streams one core would carry in real time at that cost (1 / that figure), in one
 frame is released at its stream time, and a frame its consumer cannot take is dropped,
 as a microphone would), split over ``--servers`` processes (one graph each, threads
 executor), each starting at one of 16 points spread over the input (robots do not cry in
-lockstep; identical streams would send every cry to the need branch at once). A load is sustained when no frame is dropped, every stream gives the events it
-gives alone, and the run ends within a second or two of the audio's length.
+lockstep; identical streams would send every cry to the need branch at once). A load is
+sustained when no frame is dropped, every stream gives the events it gives alone, and the
+run ends within a second or two of the audio's length.
 """
 from __future__ import annotations
 
