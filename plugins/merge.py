@@ -1,4 +1,11 @@
-"""merge.need: put a need classifier's guess on a detector's scores, per episode.
+"""Fan-in of ``scores`` streams: ``merge.mean`` (an ensemble) and ``merge.need``.
+
+merge.mean: average the class posteriors of several models that score the same frames
+(e.g. four detectors on the same patches), frame by frame. A frame goes out once every
+model in ``models`` (their meta ``model``) has scored that stream time; meta ``model`` of
+the output is ``name``. A ``gap`` on any member's frame is kept.
+
+merge.need: put a need classifier's guess on a detector's scores, per episode.
 
 Fan-in of two ``scores`` streams: the detector's (e.g. cry vs other) and the need
 model's (frames whose meta ``model`` is ``need_model``). The detector's frames pass
@@ -74,3 +81,66 @@ class MergeNeed(Node):
             return [Frame(frame.kind, frame.data, t=frame.t, seq=frame.seq,
                           stream=frame.stream, meta=meta)]
         return [frame]
+
+
+class MergeMeanParams(Params):
+    models: list[str] = Field(min_length=2, description="meta 'model' of each member's "
+                                                        "scores (all are waited for).")
+    name: str = Field("ensemble", min_length=1, description="meta 'model' of the averaged "
+                                                            "scores.")
+    pending: int = Field(1000, ge=1, le=100000, description="Frames per stream held while "
+                                                          "members catch up (older are "
+                                                          "an error).")
+
+
+class MergeMean(Node):
+    """Average the posteriors of several models that scored the same frames (ensemble)."""
+
+    Params = MergeMeanParams
+    inputs = ("scores",)
+    outputs = ("scores",)
+    params: MergeMeanParams
+
+    def start(self) -> None:
+        self._models = list(self.params.models)
+        if len(set(self._models)) != len(self._models):
+            raise ValueError(f"{self.name}: models listed twice in {self._models}")
+        # per stream: frame time (ms) -> {model: frame}, in arrival order
+        self._held: dict[str, dict[int, dict[str, Frame]]] = {}
+        self._seq: dict[str, int] = {}
+
+    def process(self, frame: Frame) -> list[Frame]:
+        model = frame.meta.get("model")
+        if model not in self._models:
+            raise ValueError(f"{self.name}: scores of model {model!r}, expected one of "
+                             f"{self._models}")
+        held = self._held.setdefault(frame.stream, {})
+        parts = held.setdefault(round(frame.t * 1000), {})
+        if model in parts:
+            raise ValueError(f"{self.name}: two frames of {model} at t={frame.t}")
+        parts[model] = frame
+        if len(held) > self.params.pending:
+            raise ValueError(f"{self.name}: more than {self.params.pending} frames waiting "
+                             f"on a member; do the models {self._models} score the same "
+                             "frames?")
+        out = []
+        while held:                             # emit complete frames in time order
+            key = next(iter(held))
+            if len(held[key]) < len(self._models):
+                break
+            out.append(self._mean(frame.stream, held.pop(key)))
+        return out
+
+    def _mean(self, stream: str, parts: dict[str, Frame]) -> Frame:
+        frames = [parts[m] for m in self._models]
+        first = frames[0]
+        if any(f.meta.get("labels") != first.meta.get("labels") for f in frames):
+            raise ValueError(f"{self.name}: members' labels differ")
+        data = np.mean([np.asarray(f.data, np.float64) for f in frames], axis=0)
+        meta = {**first.meta, "model": self.params.name}
+        if any(f.meta.get("gap") for f in frames):
+            meta["gap"] = True
+        seq = self._seq.get(stream, 0)
+        self._seq[stream] = seq + 1
+        return Frame(first.kind, data.astype(np.float32), t=first.t, seq=seq, stream=stream,
+                     meta=meta)

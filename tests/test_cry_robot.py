@@ -87,15 +87,20 @@ def test_robot_front_end_here_inference_there_over_tcp(tmp_path: Path) -> None:
     nodes["mic"] = {"plugin": "source.file", "params": {"path": str(clip), "block": 4096}}
     nodes["events"]["params"]["path"] = str(tmp_path / "split.jsonl")
     nodes["scores"]["params"]["path"] = str(tmp_path / "scores.jsonl")
-    for name in ("detect", "needgate"):                 # their producers run on the robot
+    robot = ["mic", "resample", "vad", "logmel", "patch"]
+    server = [n for n in nodes if n not in robot]
+    inputs = {n: nodes[n]["input"] for n in server}
+    linked = [n for n in server                          # their producers run on the robot
+              if {*([inputs[n]] if isinstance(inputs[n], str) else inputs[n])} & {*robot}]
+    assert "needgate" in linked and "detect_a" in linked
+    for name in linked:
         nodes[name]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"
     config = tmp_path / "split.yaml"
     config.write_text(yaml.safe_dump(spec, sort_keys=False))
-    robot = "mic,resample,vad,logmel,patch"
-    server = ",".join(n for n in nodes if n not in robot.split(","))
     remote = subprocess.Popen([sys.executable, "-m", "streamser", "node", str(config),
-                               "--only", server, "-q"], stderr=subprocess.PIPE, text=True)
-    local = cli("node", str(config), "--only", robot, "-q", timeout=120)
+                               "--only", ",".join(server), "-q"], stderr=subprocess.PIPE,
+                              text=True)
+    local = cli("node", str(config), "--only", ",".join(robot), "-q", timeout=120)
     assert local.returncode == 0, local.stderr
     assert remote.wait(timeout=120) == 0, remote.stderr.read() if remote.stderr else ""
     r = cli("run", str(config), "--events", str(tmp_path / "single.jsonl"), "-q", timeout=120)

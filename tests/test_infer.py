@@ -3,6 +3,7 @@ state reset on a stream gap, and bundled builds resolved by name."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from streamser.frames import Frame
@@ -112,3 +113,36 @@ def test_process_batch_equals_one_frame_at_a_time() -> None:
         assert [s.t for s in a] == [s.t for s in b] and [s.seq for s in a] == [s.seq for s in b]
         np.testing.assert_allclose(np.stack([s.data for s in a]),
                                    np.stack([s.data for s in b]), atol=1e-5)
+
+
+def test_merge_mean_averages_the_members_frame_by_frame() -> None:
+    """The robot's ensemble: four bundled detectors on the same real patches, interleaved
+    out of step, come out as one frame per patch, in order, holding the members' mean."""
+    from streamser.plugins.merge import MergeMean
+
+    patches = _patches(data_file("babycry_esc/crying/1-187207-A.flac"), "robot-a")
+    names = ["cry-detector", "cry-detector-b", "cry-detector-c", "cry-detector-d"]
+    per_model = {}
+    for name in names:
+        node = Infer(Infer.Params(model=name), name=name)
+        node.start()
+        per_model[name] = [s for f in patches for s in node.process(f)]
+    assert all(len(v) == len(patches) for v in per_model.values())
+    merge = MergeMean(MergeMean.Params(models=names, name="x4"), name="detect")
+    merge.start()
+    out = []
+    # member d lags two frames behind the others
+    for i in range(len(patches) + 2):
+        for name in names[:3]:
+            out += merge.process(per_model[name][i]) if i < len(patches) else []
+        out += merge.process(per_model[names[3]][i - 2]) if i >= 2 else []
+    assert [f.t for f in out] == [f.t for f in per_model[names[0]]]
+    assert [f.seq for f in out] == list(range(len(patches)))
+    mean = np.mean([[f.data for f in per_model[n]] for n in names], axis=0)
+    np.testing.assert_allclose(np.stack([f.data for f in out]), mean, atol=1e-6)
+    assert out[-1].meta["model"] == "x4" and out[-1].data[0] > 0.5     # a cry, agreed
+    spread = np.ptp([[f.data[0] for f in per_model[n]] for n in names], axis=0)
+    assert spread.max() > 0.01                           # the members do differ
+    with pytest.raises(ValueError, match="expected one of"):
+        merge.process(per_model["cry-detector"][0].derive(
+            per_model["cry-detector"][0].data, model="cry-need"))

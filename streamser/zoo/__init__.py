@@ -7,6 +7,7 @@ Each model's ``training.recipe`` names the recipe in ``configs/train/`` that reb
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ class BundledModel:
                 "arch": m.get("arch"), "labels": m.get("labels"), "hparams": m.get("hparams"),
                 "size_bytes": m.get("size_bytes"), "parameters": m.get("parameters"),
                 "frontend": m.get("frontend"), "recipe": t.get("recipe_file"),
+                "sets": list(t.get("sets") or []),
                 "figures": m.get("figures", {}), "cv": t.get("cv")}
 
     def summary(self) -> str:
@@ -36,7 +38,8 @@ class BundledModel:
                  f"  labels: {', '.join(d['labels'])}"]
         if d["recipe"]:
             cv_flag = " --cv" if d["cv"] else ""
-            lines.append(f"  trained by: streamser train {d['recipe']}{cv_flag} --out "
+            sets = "".join(f" --set {shlex.quote(s)}" for s in d["sets"])
+            lines.append(f"  trained by: streamser train {d['recipe']}{sets}{cv_flag} --out "
                          f"streamser/zoo/{self.path.name}")
         if d["cv"]:
             cv = d["cv"]
