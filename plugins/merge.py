@@ -1,7 +1,7 @@
 """Fan-in of ``scores`` streams: ``merge.mean`` (an ensemble) and ``merge.need``.
 
 merge.mean: average the class posteriors of several models that score the same frames
-(e.g. four detectors on the same patches), frame by frame. A frame goes out once every
+(e.g. four detectors on the same patches), frame by frame, optionally weighted. A frame goes out once every
 model in ``models`` (their meta ``model``) has scored that stream time; meta ``model`` of
 the output is ``name``. A ``gap`` on any member's frame is kept.
 
@@ -88,6 +88,8 @@ class MergeMeanParams(Params):
                                                         "scores (all are waited for).")
     name: str = Field("ensemble", min_length=1, description="meta 'model' of the averaged "
                                                             "scores.")
+    weights: list[float] | None = Field(None, description="One weight >= 0 per model (a "
+                                        "weighted mean); None: equal weights.")
     pending: int = Field(1000, ge=1, le=100000, description="Frames per stream held while "
                                                           "members catch up (older are "
                                                           "an error).")
@@ -105,6 +107,11 @@ class MergeMean(Node):
         self._models = list(self.params.models)
         if len(set(self._models)) != len(self._models):
             raise ValueError(f"{self.name}: models listed twice in {self._models}")
+        w = self.params.weights or [1.0] * len(self._models)
+        if len(w) != len(self._models) or min(w) < 0 or sum(w) <= 0:
+            raise ValueError(f"{self.name}: weights {w} must be one per model, >= 0, with a "
+                             "positive sum")
+        self._weights = np.asarray(w, np.float64) / sum(w)
         # per stream: frame time (ms) -> {model: frame}, in arrival order
         self._held: dict[str, dict[int, dict[str, Frame]]] = {}
         self._seq: dict[str, int] = {}
@@ -136,7 +143,7 @@ class MergeMean(Node):
         first = frames[0]
         if any(f.meta.get("labels") != first.meta.get("labels") for f in frames):
             raise ValueError(f"{self.name}: members' labels differ")
-        data = np.mean([np.asarray(f.data, np.float64) for f in frames], axis=0)
+        data = self._weights @ np.stack([np.asarray(f.data, np.float64) for f in frames])
         meta = {**first.meta, "model": self.params.name}
         if any(f.meta.get("gap") for f in frames):
             meta["gap"] = True

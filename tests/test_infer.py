@@ -143,6 +143,13 @@ def test_merge_mean_averages_the_members_frame_by_frame() -> None:
     assert out[-1].meta["model"] == "x4" and out[-1].data[0] > 0.5     # a cry, agreed
     spread = np.ptp([[f.data[0] for f in per_model[n]] for n in names], axis=0)
     assert spread.max() > 0.01                           # the members do differ
+    only_b = MergeMean(MergeMean.Params(models=names, weights=[0, 1, 0, 0]), name="b")
+    only_b.start()
+    for name in names:
+        picked = [f for frame in per_model[name] for f in only_b.process(frame)]
+    np.testing.assert_allclose(np.stack([f.data for f in picked]),
+                               np.stack([f.data for f in per_model["cry-detector-b"]]),
+                               atol=1e-6)
     with pytest.raises(ValueError, match="expected one of"):
         merge.process(per_model["cry-detector"][0].derive(
             per_model["cry-detector"][0].data, model="cry-need"))
