@@ -46,6 +46,14 @@ M4 = "M4 (VGGish-style CNN + BiLSTM + attention)"
 M5 = "M5 (SAE-CNN + BLSTM + attention)"
 BASE = "Baselines"
 LLD45 = 'data.frontend={"features": [{"plugin": "features.lld45"}], "rate": 16000}'
+
+
+def _features(*plugins: str) -> str:
+    feats = ", ".join(f'{{"plugin": "features.{p}"}}' for p in plugins)
+    return f'data.frontend={{"features": [{feats}], "rate": 16000}}'
+
+
+IS09_LLD45 = _features("is09", "lld45")
 NORM = ("Speaker normalization (each clip standardized with its own group's feature "
         "statistics: the speaker's on emodb, the family's on donateacry)")
 
@@ -73,6 +81,8 @@ ROWS = (
     Row(M5, "sae", "SAE-CNN + BLSTM + attention", "sae", (), "EMO-DB WA 77.97"),
     Row(BASE, "svm", "SVM on utterance statistics (IS09 LLDs)", "svm"),
     Row(BASE, "svm_lld", "SVM on utterance statistics (the 45 LLDs)", "svm", (LLD45,)),
+    Row(BASE, "svm_is09_lld", "SVM on utterance statistics (IS09 LLDs + the 45 LLDs)", "svm",
+        (IS09_LLD45,)),
     Row(BASE, "majority", "majority class", "svm", ("model.arch=majority",)),
     Row(NORM, "svm_groupnorm", "SVM on utterance statistics (IS09 LLDs)", "svm",
         ("data.group_norm=true",)),
@@ -81,6 +91,12 @@ ROWS = (
         ("model.hparams.depth=1", "data.group_norm=true")),
     Row(NORM, "svm_lld_groupnorm", "SVM on utterance statistics (the 45 LLDs)", "svm",
         (LLD45, "data.group_norm=true")),
+    Row(NORM, "svm_is09_lld_groupnorm", "SVM on utterance statistics (IS09 LLDs + the 45 "
+        "LLDs)", "svm", (IS09_LLD45, "data.group_norm=true")),
+    Row(NORM, "svm_all_groupnorm", "SVM on utterance statistics (IS09 LLDs + 45 LLDs + "
+        "log-mel)", "svm", (_features("is09", "lld45", "logmel"), "data.group_norm=true")),
+    Row(NORM, "svm_lld_logmel_groupnorm", "SVM on utterance statistics (45 LLDs + log-mel)",
+        "svm", (_features("lld45", "logmel"), "data.group_norm=true")),
     Row(NORM, "dblmm_groupnorm", "DBL-MM (log-mel + LLD)", "dblmm", ("data.group_norm=true",)),
     Row(NORM, "dblmm_logmel_groupnorm", "DBL-MM, log-mel branch alone", "dblmm",
         ("model.hparams.branches=[0]", "data.group_norm=true")),
