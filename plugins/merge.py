@@ -1,9 +1,9 @@
 """Fan-in of ``scores`` streams: ``merge.mean`` (an ensemble) and ``merge.need``.
 
 merge.mean: average the class posteriors of several models that score the same frames
-(e.g. four detectors on the same patches), frame by frame, optionally weighted. A frame goes out once every
-model in ``models`` (their meta ``model``) has scored that stream time; meta ``model`` of
-the output is ``name``. A ``gap`` on any member's frame is kept.
+(e.g. four detectors on the same patches), frame by frame, optionally weighted. A frame
+goes out once every model in ``models`` (their meta ``model``) has scored that stream
+time; meta ``model`` of the output is ``name``. A ``gap`` on any member's frame is kept.
 
 merge.need: put a need classifier's guess on a detector's scores, per episode.
 
