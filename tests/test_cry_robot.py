@@ -46,10 +46,11 @@ def test_cry_robot_on_unseen_real_recordings(tmp_path: Path) -> None:
 
     episodes, length = read_truth(stream.with_suffix(".truth.csv"))
     s = score(episodes, read_detections(events), length)
-    # regression guards at the bundled detector's measured level (docs/results.md has the
-    # 20-minute figures and the goals): most episodes found, about a second to confirm
-    assert s["episodes"] >= 3 and s["recall"] >= 0.7 and s["precision"] >= 0.6
-    assert s["latency_median_s"] <= 1.5
+    # regression guards at the robot's measured level (docs/results.md has the 20-minute
+    # figures and the goals; here 6 of 7 episodes, no false alarm, median 0.76 s): most
+    # episodes found, confirmed within the 1.0 s goal (one detector alone: 1.02 s)
+    assert s["episodes"] >= 5 and s["recall"] >= 0.8 and s["precision"] >= 0.8
+    assert s["latency_median_s"] <= 1.0
 
 
 def test_cry_robot_on_a_synthetic_cry_scene(tmp_path: Path) -> None:
