@@ -54,6 +54,9 @@ def _features(*plugins: str) -> str:
 
 
 IS09_LLD45 = _features("is09", "lld45")
+# C and gamma picked per fold by an inner group k-fold over the training groups
+TUNED = ("model.hparams.C=[1,3,10,30,100]",
+         "model.hparams.gamma=[0.00003,0.0001,0.0003,0.001,0.003]")
 NORM = ("Speaker normalization (each clip standardized with its own group's feature "
         "statistics: the speaker's on emodb, the family's on donateacry)")
 
@@ -83,6 +86,8 @@ ROWS = (
     Row(BASE, "svm_lld", "SVM on utterance statistics (the 45 LLDs)", "svm", (LLD45,)),
     Row(BASE, "svm_is09_lld", "SVM on utterance statistics (IS09 LLDs + the 45 LLDs)", "svm",
         (IS09_LLD45,)),
+    Row(BASE, "svm_is09_lld_tuned", "the same, C and gamma tuned on the training groups",
+        "svm", (IS09_LLD45, *TUNED)),
     Row(BASE, "majority", "majority class", "svm", ("model.arch=majority",)),
     Row(NORM, "svm_groupnorm", "SVM on utterance statistics (IS09 LLDs)", "svm",
         ("data.group_norm=true",)),
@@ -93,6 +98,10 @@ ROWS = (
         (LLD45, "data.group_norm=true")),
     Row(NORM, "svm_is09_lld_groupnorm", "SVM on utterance statistics (IS09 LLDs + the 45 "
         "LLDs)", "svm", (IS09_LLD45, "data.group_norm=true")),
+    Row(NORM, "svm_is09_lld_groupnorm_tuned", "the same, C and gamma tuned on the training "
+        "groups", "svm", (IS09_LLD45, "data.group_norm=true", *TUNED)),
+    Row(NORM, "svm_lld_groupnorm_tuned", "SVM on utterance statistics (the 45 LLDs), C and "
+        "gamma tuned", "svm", (LLD45, "data.group_norm=true", *TUNED)),
     Row(NORM, "svm_all_groupnorm", "SVM on utterance statistics (IS09 LLDs + 45 LLDs + "
         "log-mel)", "svm", (_features("is09", "lld45", "logmel"), "data.group_norm=true")),
     Row(NORM, "svm_lld_logmel_groupnorm", "SVM on utterance statistics (45 LLDs + log-mel)",

@@ -316,3 +316,30 @@ def test_group_norm_standardizes_each_speaker_with_its_own_clips() -> None:
         np.testing.assert_allclose(rows.mean(0), 0, atol=1e-3)
         spread = rows.std(0)
         np.testing.assert_allclose(spread[spread > 1e-3], 1, atol=1e-2)
+
+
+def test_svm_grid_is_chosen_inside_the_training_speakers(monkeypatch) -> None:
+    """An SVM hyper-parameter given as a list is picked by an inner group k-fold over the
+    training speakers only: the held-out speaker's clips never reach the search."""
+    import sklearn.model_selection as ms
+
+    from streamser.train.experiment import load_data, train_one
+    from streamser.train.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "configs/train/emodb/svm.yaml",
+                         (f"data.data_root={data_file('.')}", "model.hparams.C=[0.01,10]"))
+    data = load_data(recipe, progress=False)
+    held_out = data.groups[0]
+    train_idx = np.flatnonzero(data.groups != held_out)
+    seen: list[set] = []
+    real_fit = ms.GridSearchCV.fit
+
+    def spy(self, X, y=None, *, groups=None, **kw):
+        seen.append(set(groups.tolist()))
+        assert len(X) == len(train_idx)
+        return real_fit(self, X, y, groups=groups, **kw)
+
+    monkeypatch.setattr(ms.GridSearchCV, "fit", spy)
+    trained = train_one(recipe, data, train_idx)
+    assert seen == [set(data.groups[train_idx].tolist())] and held_out not in seen[0]
+    assert trained.fit["chosen"] == {"C": 10}       # C=0.01 underfits 7 classes badly

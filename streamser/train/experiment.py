@@ -154,6 +154,7 @@ def train_one(recipe: Recipe, data: Data, idx: np.ndarray, cache: FeatureCache |
     n_classes = len(data.labels)
     train_frames = [data.items[i] for i in tr]
     train_y = list(data.y[tr])
+    train_groups = list(data.groups[tr])          # for an inner split (sklearn baselines)
     if recipe.data.augment:
         spec = augment_spec(recipe)
         cache = cache or FeatureCache()
@@ -165,11 +166,13 @@ def train_one(recipe: Recipe, data: Data, idx: np.ndarray, cache: FeatureCache |
                     frames = data.group_norms[data.groups[i]].apply(frames)
                 train_frames.append(frames)
                 train_y.append(data.y[i])
+                train_groups.append(data.groups[i])
     y = np.asarray(train_y)
     items = [normalizer.apply(x) for x in train_frames]
     val_items = [normalizer.apply(data.items[i]) for i in va]
     if recipe.model.arch in SKLEARN_ARCHS:
-        return Trained(_fit_sklearn(recipe, items, y), normalizer, {"epochs": {}})
+        model, chosen = _fit_sklearn(recipe, items, y, np.asarray(train_groups))
+        return Trained(model, normalizer, {"epochs": {}, **chosen})
     if is_patch_model(recipe):
         items = _training_patches(recipe, items, y, n_classes)
         val_items = [patches(x) for x in val_items]
@@ -200,18 +203,33 @@ def _training_patches(recipe: Recipe, items: list[np.ndarray], y: np.ndarray,
             for x, c in zip(items, y)]
 
 
-def _fit_sklearn(recipe: Recipe, items: list[np.ndarray], y: np.ndarray) -> Any:
+def _fit_sklearn(recipe: Recipe, items: list[np.ndarray], y: np.ndarray,
+                 groups: np.ndarray) -> tuple[Any, dict[str, Any]]:
+    """The fitted baseline and what it chose. An SVM hyper-parameter given as a list (e.g.
+    ``C: [0.1, 1, 10]``) is picked by an inner group k-fold over the training groups only
+    (UA as the score), so the held-out fold never sees the choice."""
     from sklearn.dummy import DummyClassifier
-    from sklearn.pipeline import make_pipeline
+    from sklearn.model_selection import GridSearchCV, GroupKFold
+    from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
     stats = np.stack([utterance_stats(x) for x in items])
     if recipe.model.arch == "majority":
-        return DummyClassifier(strategy="most_frequent").fit(stats, y)
+        return DummyClassifier(strategy="most_frequent").fit(stats, y), {}
     hp = {"C": 1.0, "kernel": "rbf", "gamma": "scale", **recipe.model.hparams}
-    svm = SVC(class_weight="balanced", random_state=recipe.train.seed, **hp)
-    return make_pipeline(StandardScaler(), svm).fit(stats, y)
+    grid = {f"svm__{k}": v for k, v in hp.items() if isinstance(v, list)}
+    fixed = {k: v for k, v in hp.items() if not isinstance(v, list)}
+    pipe = Pipeline([("scale", StandardScaler()),
+                     ("svm", SVC(class_weight="balanced", random_state=recipe.train.seed,
+                                 **fixed))])
+    if not grid:
+        return pipe.fit(stats, y), {}
+    inner = GroupKFold(n_splits=min(5, len(set(groups.tolist()))))
+    search = GridSearchCV(pipe, grid, scoring="balanced_accuracy", cv=inner)
+    search.fit(stats, y, groups=groups)
+    return search.best_estimator_, {"chosen": {k.removeprefix("svm__"): v for k, v in
+                                               search.best_params_.items()}}
 
 
 def full_proba(trained: Trained, recipe: Recipe, frames: list[np.ndarray],
