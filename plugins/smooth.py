@@ -18,7 +18,10 @@ estimate), its ``emitted_at`` the ``upto`` of the frame that confirmed it, so
     {"event": "cry_end", "stream": s, "t": ..., "emitted_at": ..., "start": ...}
 
 plus the meta ``label`` and ``label_scores`` of the confirming frame when it has them
-(a need classifier upstream adds those). Times are rounded to the millisecond, scores to
+(a need classifier upstream adds those). With ``update`` set, an open episode also emits
+``<event>_update`` every ``update`` seconds (``t`` the frame's time, ``start``, the running
+``score``, and ``label`` / ``label_scores`` when the frames carry them): a running guess
+while the cry goes on. Times are rounded to the millisecond, scores to
 0.001. A frame with meta ``gap`` (audio was dropped before it) ends an open episode at the
 last frame before the gap and resets the stream. At the end of the stream an open episode
 ends too (at the start of a pending offset, or at the last ``upto``).
@@ -51,6 +54,9 @@ class HysteresisParams(Params):
                                                          "before an end event.")
     event: str = Field("cry", min_length=1, description="Event name prefix: "
                                                         "<event>_start, <event>_end.")
+    update: float | None = Field(None, gt=0, le=3600, description="While an episode is on, "
+                                 "an <event>_update every this many seconds (the running "
+                                 "score and label guess); None: none.")
 
     @model_validator(mode="after")
     def _order(self) -> "HysteresisParams":
@@ -71,6 +77,7 @@ class Episode:
     since: float | None = None       # time of the first frame of a pending change
     upto: float = 0.0                # upto of the last frame
     extra: dict[str, Any] = field(default_factory=dict)  # label/label_scores seen last
+    updated: float = 0.0             # upto of the last start/update event
     seq: int = 0
 
 
@@ -105,9 +112,15 @@ class Hysteresis(Node):
                 st.since = now if st.since is None else st.since
                 if now - st.since >= p.min_on:
                     st.active, st.start, st.since = True, st.since, None
+                    st.updated = upto
                     out.append(self._event(frame.stream, st, "start", st.start, upto,
                                            score=round(score, 3)))
         else:
+            if p.update is not None and upto - st.updated >= p.update - 1e-9:
+                st.updated = upto
+                out.append(self._event(frame.stream, st, "update", now, upto,
+                                       start=round(st.start, 3), score=round(score, 3),
+                                       **st.extra))
             if score >= p.on_threshold:
                 st.since = None
             elif score < p.off_threshold:

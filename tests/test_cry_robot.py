@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from .conftest import ROOT, cli, data_file
 
 CONFIG = str(ROOT / "configs" / "cry_robot.yaml")
@@ -67,6 +69,27 @@ def test_cry_robot_on_a_synthetic_cry_scene(tmp_path: Path) -> None:
     assert len(starts) == len(truth) == 3
     for (a, b), e in zip(truth, starts):
         assert a <= e["t"] <= b and e["emitted_at"] - a <= 2.5
+
+
+def test_cry_robot_running_need_guess_on_a_real_cry(tmp_path: Path) -> None:
+    """`--set smooth.update=1`: while a real cry goes on, a cry_update each second with the
+    running need guess, between its cry_start and cry_end."""
+    events = tmp_path / "events.jsonl"
+    clip = data_file("babycry_esc/crying/1-187207-A.flac")
+    r = cli("run", CONFIG, "--input", str(clip), "--set", "smooth.update=1",
+            "--events", str(events), "-q", timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    found = _events(events)
+    updates = [e for e in found if e["event"] == "cry_update"]
+    _check_fields([e for e in found if e["event"] != "cry_update"])
+    start = found[0]
+    assert start["event"] == "cry_start" and found[-1]["event"] == "cry_end" and updates
+    assert found.index(updates[0]) == 1 and found.index(updates[-1]) == len(found) - 2
+    for e in updates:
+        assert e["start"] == start["t"] and 0 <= e["score"] <= 1
+        assert e["label"] in NEEDS and set(e["label_scores"]) == NEEDS
+    gaps = np.diff([start["emitted_at"]] + [e["emitted_at"] for e in updates])
+    assert np.all(gaps >= 1.0 - 1e-6) and np.all(gaps < 1.5)
 
 
 def test_robot_front_end_here_inference_there_over_tcp(tmp_path: Path) -> None:

@@ -148,6 +148,22 @@ def test_label_choice_names_and_passthrough() -> None:
         HysteresisParams(on_threshold=0.3, off_threshold=0.5)
 
 
+def test_running_updates_only_while_an_episode_is_on() -> None:
+    values = [0] * 5 + [1] * 30 + [0] * 20          # on from 0.75 s, off 1.5 s after 3.5 s
+    frames = scores(values, label="tired", label_scores={"tired": 0.6, "hungry": 0.4})
+    assert [e["event"] for e in smooth(frames, min_on=0)] == ["cry_start", "cry_end"]
+    ev = smooth(frames, min_on=0, update=1.0)
+    kinds = [e["event"] for e in ev]
+    assert kinds[0] == "cry_start" and kinds[-1] == "cry_end"
+    updates = ev[1:-1]
+    assert {e["event"] for e in updates} == {"cry_update"} and len(updates) >= 3
+    gaps = np.diff([ev[0]["emitted_at"]] + [e["emitted_at"] for e in updates])
+    np.testing.assert_allclose(gaps, 1.0, atol=1e-6)
+    assert all(e["start"] == ev[0]["t"] and e["label"] == "tired" and
+               e["emitted_at"] >= e["t"] and e["emitted_at"] <= ev[-1]["emitted_at"]
+               for e in updates)
+
+
 def test_events_sink_writes_and_flushes_each_line(tmp_path) -> None:
     path = tmp_path / "sub" / "ev.jsonl"
     sink = EventsSink(EventsParams(path=str(path)))
