@@ -145,8 +145,7 @@ def test_merge_mean_averages_the_members_frame_by_frame() -> None:
     assert spread.max() > 0.01                           # the members do differ
     only_b = MergeMean(MergeMean.Params(models=names, weights=[0, 1, 0, 0]), name="b")
     only_b.start()
-    for name in names:
-        picked = [f for frame in per_model[name] for f in only_b.process(frame)]
+    picked = [f for name in names for frame in per_model[name] for f in only_b.process(frame)]
     np.testing.assert_allclose(np.stack([f.data for f in picked]),
                                np.stack([f.data for f in per_model["cry-detector-b"]]),
                                atol=1e-6)
