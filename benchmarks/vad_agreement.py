@@ -31,17 +31,17 @@ import csv
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import soundfile as sf
-
-from streamser.frames import Frame
-from streamser.node import Node
 from streamser.plugins.vad.energy import EnergyVad, EnergyVadParams
 from streamser.plugins.vad.silero import SileroVad, SileroVadParams
 from streamser.plugins.vad.webrtc import WebrtcVad, WebrtcVadParams
+
+from streamser.frames import Frame
+from streamser.node import Node
 
 RATE, BLOCK, HOP = 16000, 1024, 160
 ROOT = Path(__file__).resolve().parents[1]

@@ -59,7 +59,7 @@ class HysteresisParams(Params):
                                  "score and label guess); None: none.")
 
     @model_validator(mode="after")
-    def _order(self) -> "HysteresisParams":
+    def _order(self) -> HysteresisParams:
         if self.off_threshold > self.on_threshold:
             raise ValueError(f"off_threshold ({self.off_threshold}) must not exceed "
                              f"on_threshold ({self.on_threshold})")

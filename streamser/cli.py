@@ -287,9 +287,9 @@ def monitor_cmd(endpoint: str, topics: tuple[str, ...], seconds: float | None, o
 
 
 def _add_train_commands() -> None:
-    from .train.commands import eval_cmd, models_cmd, train_cmd
     from .evalcommands import bench_cmd, mkstream_cmd, plot_events_cmd, score_events_cmd
     from .export.commands import export_cmd
+    from .train.commands import eval_cmd, models_cmd, train_cmd
     for command in (train_cmd, eval_cmd, models_cmd, export_cmd, mkstream_cmd,
                     score_events_cmd, bench_cmd, plot_events_cmd):
         main.add_command(command)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 ALTERNATIVE = "use --input FILE or --input synth:NAME to run the graph without a microphone"
 

@@ -47,7 +47,7 @@ class Frame:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def derive(self, data: np.ndarray, *, kind: str | None = None, t: float | None = None,
-               **meta: Any) -> "Frame":
+               **meta: Any) -> Frame:
         """A new frame on the same stream and sequence number, with ``meta`` updated."""
         return Frame(kind=kind or self.kind, data=data, t=self.t if t is None else t,
                      seq=self.seq, stream=self.stream, meta={**self.meta, **meta})

@@ -5,7 +5,8 @@ belong to the executor around a node, not to the node.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 

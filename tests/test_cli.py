@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 import zmq
-
 from conftest import cli, free_port
+
 from streamser.executors import run
 from streamser.graph import build_graph
 

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
-
 from conftest import ROOT, cli, data_file
-from streamser.dsp.cryscene import CryScene, CrySceneRenderer, cry_scene_truth
-from streamser.executors import run
-from streamser.frames import Frame
-from streamser.graph import build_graph
 from streamser.plugins.score import CryHeuristic, CryHeuristicParams
 from streamser.plugins.sinks.events import EventsParams, EventsSink
 from streamser.plugins.smooth import Hysteresis, HysteresisParams
 from streamser.plugins.sources.synth import SynthParams
+
+from streamser.dsp.cryscene import CryScene, CrySceneRenderer, cry_scene_truth
+from streamser.executors import run
+from streamser.frames import Frame
+from streamser.graph import build_graph
 
 SCORER = "score.cry_heuristic"
 DEMO = ROOT / "configs" / "cry_scene_demo.yaml"

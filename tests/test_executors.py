@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import zmq
-
 from conftest import cli, free_port
+
 from streamser.executors import Control, NodeFailed, run
 from streamser.graph import build_graph
 

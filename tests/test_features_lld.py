@@ -14,15 +14,15 @@ import numpy as np
 import opensmile
 import pytest
 import soundfile as sf
+from conftest import DATA, data_file, feed, rows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import uniform_filter1d
-
-from conftest import DATA, data_file, feed, rows
-from streamser.dsp.lld import CenteredFir, DeltaStack, next_pow2, samples
-from streamser.node import Node
 from streamser.plugins.features.is09 import LLDS, Is09
 from streamser.plugins.features.lld45 import NAMES, Lld45
+
+from streamser.dsp.lld import CenteredFir, DeltaStack, next_pow2, samples
+from streamser.node import Node
 
 CRIES = ("babycry_esc/crying/1-187207-A.flac", "babycry_esc/crying/1-211527-A.flac")
 IS09_CONF = Path(opensmile.__file__).parent / "core/config/is09-13/IS09_emotion.conf"

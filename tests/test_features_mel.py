@@ -13,14 +13,14 @@ import pytest
 import scipy.signal
 import soundfile as sf
 import soxr
+from conftest import feed, rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import feed, rows
-from streamser.node import Node
 from streamser.plugins.features.logmel import LogMel
 from streamser.plugins.features.logmel40 import LogMel40
 from streamser.plugins.features.spec256 import Spec256
+
+from streamser.node import Node
 
 FRONT_ENDS = (LogMel, LogMel40, Spec256)
 

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+from streamser.plugins.gate import GateScores
 
 from streamser.frames import Frame
-from streamser.plugins.gate import GateScores
 
 RATE = 16000
 

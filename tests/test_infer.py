@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-
-from streamser.frames import Frame
 from streamser.plugins.features.logmel import LogMel
 from streamser.plugins.infer import Infer
 from streamser.plugins.window import Patch
+
+from streamser.frames import Frame
 from streamser.zoo import artifact
 
 from .conftest import data_file

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import zmq
-
 from conftest import cli, free_port
 from ionodes_helpers import event_frame
+
 from streamser.devices import AudioUnavailable, input_devices
 from streamser.executors import Control, run
 from streamser.frames import Frame
@@ -194,6 +194,7 @@ def test_zmq_source_close_ends_a_silent_stream() -> None:
 def test_zmq_publish_with_curve(tmp_path) -> None:
     from streamser.plugins.sinks.zmqpub import ZmqPubParams, ZmqSink
     from streamser.plugins.sources.zmqsub import ZmqSource, ZmqSubParams
+
     from streamser.security import make_keys
     _, secret = make_keys(tmp_path)
     endpoint = f"tcp://127.0.0.1:{free_port()}"

@@ -42,7 +42,6 @@ def test_file_source_offset_starts_inside_the_file(tmp_path, phone_clip) -> None
     """``offset`` skips into the file (same samples as reading from the start and
     cutting); stream time starts at 0; an offset past the end is a clear error."""
     import soundfile as sf
-
     from streamser.plugins.sources.file import FileParams, FileSource
     src = FileSource(FileParams(path=str(phone_clip), block=800, offset=0.5, duration=1.0))
     src.start()

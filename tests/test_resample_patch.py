@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+from conftest import feed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from conftest import feed
+from streamser.plugins.resample import Resample
+from streamser.plugins.window import Patch
 from test_features_mel import make, vggish_logmel
 
 from streamser.executors import run
 from streamser.frames import Frame
 from streamser.graph import build_graph
-from streamser.plugins.resample import Resample
-from streamser.plugins.window import Patch
 
 
 def audio(frames: list[Frame]) -> np.ndarray:

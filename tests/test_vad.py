@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import data_file
+
 from streamser.frames import Frame
 from streamser.node import Node
 from streamser.registry import load

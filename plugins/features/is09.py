@@ -7,8 +7,18 @@ from typing import NamedTuple
 import numpy as np
 from pydantic import Field, model_validator
 
-from streamser.dsp.lld import (CenteredFir, DeltaStack, cepstrum, hamming, htk_mel,
-                               next_pow2, rms, rowwise, samples, zcr)
+from streamser.dsp.lld import (
+    CenteredFir,
+    DeltaStack,
+    cepstrum,
+    hamming,
+    htk_mel,
+    next_pow2,
+    rms,
+    rowwise,
+    samples,
+    zcr,
+)
 from streamser.dsp.pitch import yin
 from streamser.node import Params
 
@@ -29,7 +39,7 @@ class Is09Params(Params):
                          "the deltas (openSMILE's '_sma' contours, as IS09 does).")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Is09Params":
+    def _ordered(self) -> Is09Params:
         if self.f0_max <= self.f0_min:
             raise ValueError("f0_max must be above f0_min")
         return self

@@ -6,8 +6,19 @@ from typing import NamedTuple
 
 import numpy as np
 
-from streamser.dsp.lld import (AMIN, DeltaStack, cepstrum, hamming, next_pow2, rms, rowwise,
-                               samples, slaney_mel, spectral_shape, zcr)
+from streamser.dsp.lld import (
+    AMIN,
+    DeltaStack,
+    cepstrum,
+    hamming,
+    next_pow2,
+    rms,
+    rowwise,
+    samples,
+    slaney_mel,
+    spectral_shape,
+    zcr,
+)
 
 from .base import FramedFeatures, StreamState
 

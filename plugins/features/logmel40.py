@@ -21,7 +21,7 @@ class LogMel40Params(Params):
                            "1; higher levels clip to 1.")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "LogMel40Params":
+    def _ordered(self) -> LogMel40Params:
         if self.ceil_db <= self.floor_db:
             raise ValueError("ceil_db must be above floor_db")
         return self

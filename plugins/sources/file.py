@@ -1,8 +1,8 @@
 """source.file: read a sound file as mono float32 audio frames."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import soundfile as sf

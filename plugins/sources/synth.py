@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from typing import Iterator, Literal
+from collections.abc import Iterator
+from typing import Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -44,7 +45,7 @@ class SynthParams(Params):
                                         "in seconds (replaces the regular layout).")
 
     @model_validator(mode="after")
-    def _scene(self) -> "SynthParams":
+    def _scene(self) -> SynthParams:
         if self.signal == "cry_scene":
             if self.sample_rate < 8000:
                 raise ValueError("cry_scene needs sample_rate >= 8000")

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Iterator, Literal
+from collections.abc import Iterator
+from typing import Literal
 
 import zmq
 from pydantic import Field, field_validator
+from streamser.plugins.sinks.zmqpub import check_endpoint
 
 from streamser.frames import KINDS, Frame
 from streamser.node import Params, Source
-from streamser.plugins.sinks.zmqpub import check_endpoint
 from streamser.security import Curve
 from streamser.wire import DEFAULT_MAX_PAYLOAD_BYTES, EndOfStream, WireError, decode
 

@@ -17,8 +17,9 @@ overlap the current chunk are held, so an endless scene stays bounded in memory.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,7 @@ class CryScene:
             raise ValueError("episode_length must be >= 0.5 s and episode_first >= 0")
 
     @classmethod
-    def from_params(cls, params: Any) -> "CryScene":
+    def from_params(cls, params: Any) -> CryScene:
         """A scene from any object or mapping with (some of) these field names, such as
         ``source.synth`` params; fields it lacks keep their defaults."""
         get = params.get if isinstance(params, dict) else \

@@ -1,7 +1,8 @@
 """The inline executor: one thread, direct calls, depth-first (MCU-like boards, tests)."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..frames import Frame
 from ..graph import Graph

@@ -15,8 +15,9 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import zmq
 
@@ -26,8 +27,7 @@ from ..metrics import NodeMetrics
 from ..node import Node, Source
 from ..security import Curve
 from ..wire import EndOfStream, WireError, decode, encode, encode_eos
-from .common import (DRAIN_SECONDS, Control, NodeFailed, Pacer, call, is_live, is_paced,
-                     next_frame)
+from .common import DRAIN_SECONDS, Control, NodeFailed, Pacer, call, is_live, is_paced, next_frame
 
 POLL_MS = 50
 LINGER_MS = 10_000
