@@ -201,3 +201,37 @@ def test_train_refuses_group_norm_outside_cross_validation(tmp_path) -> None:
             "--out", str(tmp_path / "m.pt"))
     assert r.returncode == 1 and "group_norm" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_spec_mask_zeroes_feature_bands_and_time_spans_of_real_patches() -> None:
+    """train.masks: each item of a batch of real log-mel patches gets whole mel bands and
+    whole frame spans set to 0 (the normalized mean), at most mask_width of each axis per
+    mask; the input is left alone and a seed repeats the masks."""
+    import soundfile as sf
+    import torch
+
+    from streamser.frames import Frame
+    from streamser.plugins.features.logmel import LogMel
+    from streamser.plugins.window import Patch
+    from streamser.train.recipe import TrainSpec
+    from streamser.train.trainer import spec_mask
+
+    audio, rate = sf.read(DATA / "babycry_esc/crying/1-187207-A.flac", dtype="float32")
+    mel, patch = LogMel(LogMel.Params(), name="m"), Patch(Patch.Params(), name="p")
+    mel.start()
+    patch.start()
+    frame = Frame("audio", audio, t=0.0, meta={"sample_rate": rate})
+    patches = np.stack([p.data for f in mel.process(frame) for p in patch.process(f)])
+    x = torch.from_numpy((patches - patches.mean()) / patches.std())[None].repeat(4, 1, 1, 1)
+    assert x.shape[2:] == (96, 64) and not (x == 0).all(dim=(1, 2)).any()
+    spec = TrainSpec(masks=2, mask_width=0.15)
+    y = spec_mask(x, spec, np.random.default_rng(0))
+    assert y.shape == x.shape and not (x == 0).all(dim=(1, 2)).any()     # input untouched
+    for b in range(4):
+        bands = int((y[b] == 0).all(dim=(0, 1)).sum())
+        frames = int((y[b] == 0).all(dim=(0, 2)).sum())
+        assert bands <= 2 * int(0.15 * 64) and frames <= 2 * int(0.15 * 96)
+        kept = y[b] != 0
+        assert torch.equal(y[b][kept], x[b][kept])                        # the rest as is
+    assert any(int((y[b] == 0).all(dim=(0, 1)).sum()) > 0 for b in range(4))
+    assert torch.equal(y, spec_mask(x, spec, np.random.default_rng(0)))

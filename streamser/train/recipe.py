@@ -78,6 +78,11 @@ class TrainSpec(Strict):
                              "steps (frames or patches) of longer items; evaluation always "
                              "sees whole items.")
     threads: int = Field(0, ge=0, description="torch threads (0: torch's default)")
+    masks: int = Field(0, ge=0, le=8, description="SpecAugment: this many random feature "
+                       "bands and as many time spans zeroed (the normalized mean) in each "
+                       "training item, each up to mask_width of its axis (0: none).")
+    mask_width: float = Field(0.15, gt=0, le=0.5, description="Largest mask, as a fraction "
+                              "of the feature (or time) axis.")
     splice: int = Field(1, ge=1, le=8, description="Streaming models: train on sequences of "
                         "this many random (cropped) clips joined end to end, each step "
                         "labelled with its own clip's class, so that the state learns to "

@@ -96,6 +96,23 @@ def _optimizer(params: list[torch.nn.Parameter], spec: TrainSpec) -> torch.optim
     return torch.optim.Adam(params, lr=spec.lr, betas=spec.betas, weight_decay=spec.weight_decay)
 
 
+def spec_mask(x: torch.Tensor, spec: TrainSpec, rng: np.random.Generator) -> torch.Tensor:
+    """SpecAugment on a padded batch (B, T, ..., F): per item, ``spec.masks`` random bands of
+    the last (feature) axis and as many spans of the axis before it (time: frames, or the
+    frames within each patch) set to 0, the normalized features' mean."""
+    x = x.clone()
+    n_feat, n_time = x.shape[-1], x.shape[-2]
+    for b in range(x.shape[0]):
+        for _ in range(spec.masks):
+            w = int(rng.integers(0, max(1, int(spec.mask_width * n_feat)) + 1))
+            f0 = int(rng.integers(0, n_feat - w + 1))
+            x[b, ..., f0:f0 + w] = 0
+            w = int(rng.integers(0, max(1, int(spec.mask_width * n_time)) + 1))
+            t0 = int(rng.integers(0, n_time - w + 1))
+            x[b, ..., t0:t0 + w, :] = 0
+    return x
+
+
 def fit(model: torch.nn.Module, items: list[np.ndarray], y: np.ndarray,
         val_items: list[np.ndarray], val_y: np.ndarray, spec: TrainSpec, labels: list[str],
         class_weight: np.ndarray | None = None, report: Report | None = None) -> FitResult:
@@ -123,6 +140,8 @@ def fit(model: torch.nn.Module, items: list[np.ndarray], y: np.ndarray,
                 else:
                     x, lengths = pad([crop(items[i], spec.crop, rng) for i in idx])
                     target = targets[idx]
+                if spec.masks:
+                    x = spec_mask(x, spec, rng)
                 loss = model.loss(x, lengths, target, weight, stage=stage)
                 opt.zero_grad()
                 loss.backward()
