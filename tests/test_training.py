@@ -209,10 +209,10 @@ def test_spec_mask_zeroes_feature_bands_and_time_spans_of_real_patches() -> None
     mask; the input is left alone and a seed repeats the masks."""
     import soundfile as sf
     import torch
-
-    from streamser.frames import Frame
     from streamser.plugins.features.logmel import LogMel
     from streamser.plugins.window import Patch
+
+    from streamser.frames import Frame
     from streamser.train.recipe import TrainSpec
     from streamser.train.trainer import spec_mask
 
