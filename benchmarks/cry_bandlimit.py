@@ -10,7 +10,8 @@ donateacry's cries are all 8 kHz audio (nothing above 4 kHz): a detector could l
 bundled detector never trained on; laughter and silence have none, so all their clips)
 through the detector patch by patch, state fed back, once as recorded and once
 band-limited to 4 kHz (``augment.bandlimit``, as ``mkstream`` makes telephone speech),
-and reports the share of patches scored cry (p >= 0.5) per kind. One run, one table.
+and reports the share of patches scored cry (p >= 0.5) per kind; the last row is the noise
+clips the detector trained on, for contrast. One run, one table.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from streamser.plugins.infer.backends import open_backend
 
 from streamser.teststreams import RATE, load, read_sources
 from streamser.train.augment import bandlimit
+from streamser.train.splits import is_test_group
 from streamser.train.data import FrontEnd
 from streamser.zoo import artifact
 
@@ -53,9 +55,13 @@ def main() -> None:
     root = Path(args.data)
     sources = read_sources([root / f"{m}/manifest.csv" for m in
                             ("donateacry", "babycry_esc", "emodb")], args.test_k)
+    # the noise clips the detector trained on, for contrast with the unseen ones
+    seen = [s for s in read_sources([root / "babycry_esc/manifest.csv"], None)["noise"]
+            if not is_test_group(s.group, args.test_k)]
     rows = {}
-    for kind in ("cry", "speech", "laugh", "noise", "silence"):
-        clips = [load(s.path) for s in sources.get(kind, [])]
+    for kind in ("cry", "speech", "laugh", "noise", "silence", "noise (training split)"):
+        clips = [load(s.path) for s in (seen if kind.endswith("(training split)")
+                                        else sources.get(kind, []))]
         full = [frontend.extract(a) for a in clips]
         band = [frontend.extract(bandlimit(a, RATE)) for a in clips]
         rows[kind] = {"clips": len(clips), "full_band": cry_share(backend, full),
