@@ -42,11 +42,11 @@ def is_val(group: str) -> bool:
     return zlib.crc32(str(group).encode()) % 5 == 1
 
 
-def cry_share(model: Path, path: Path) -> float:
-    """The share of a clip's patches the model scores cry, state fed back."""
+def cry_share(node: Infer, path: Path) -> float:
+    """The share of a clip's patches the model scores cry, state fed back (from a fresh
+    state: the node is restarted)."""
     audio = load_audio(path, 16000)
     mel, patch = LogMel(LogMel.Params(), name="m"), Patch(Patch.Params(), name="p")
-    node = Infer(Infer.Params(model=str(model)), name="d")
     for n in (mel, patch, node):
         n.start()
     scores = []
@@ -85,9 +85,10 @@ def main() -> None:
     trained = ex.train_one(recipe, data, np.flatnonzero(~val))
     model = (args.out or ROOT / f"results/robot/val-{args.tag}.json").with_suffix(".pt")
     checkpoint.save(model, trained.model, ex.meta_for(recipe, data, trained))
+    node = Infer(Infer.Params(model=str(model)), name="detect")
     shares: dict[str, list[float]] = {}
     for i in np.flatnonzero(val):
-        shares.setdefault(kind_of(data.clips[i]), []).append(cry_share(model, data.clips[i].path))
+        shares.setdefault(kind_of(data.clips[i]), []).append(cry_share(node, data.clips[i].path))
     summary = {k: {"clips": len(v), "cry_patch_pct": round(100 * float(np.nanmean(v)), 1)}
                for k, v in sorted(shares.items())}
     print(f"{args.tag}: held-out share of patches scored cry: " + ", ".join(
