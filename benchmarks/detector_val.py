@@ -43,15 +43,16 @@ def is_val(group: str) -> bool:
 
 
 def cry_share(node: Infer, path: Path) -> float:
-    """The share of a clip's patches the model scores cry, state fed back (from a fresh
-    state: the node is restarted)."""
+    """The share of a clip's patches the model scores cry: the clip streamed through the
+    robot's nodes as a stream of its own (so the recurrent state starts fresh)."""
     audio = load_audio(path, 16000)
     mel, patch = LogMel(LogMel.Params(), name="m"), Patch(Patch.Params(), name="p")
-    for n in (mel, patch, node):
-        n.start()
+    mel.start()
+    patch.start()
     scores = []
     for i in range(0, len(audio), 4096):
-        f = Frame("audio", audio[i:i + 4096], t=i / 16000, meta={"sample_rate": 16000})
+        f = Frame("audio", audio[i:i + 4096], t=i / 16000, stream=str(path),
+                  meta={"sample_rate": 16000})
         for feats in mel.process(f):
             for p in patch.process(feats):
                 scores += [float(s.data[0]) for s in node.process(p)]
@@ -86,6 +87,7 @@ def main() -> None:
     model = (args.out or ROOT / f"results/robot/val-{args.tag}.json").with_suffix(".pt")
     checkpoint.save(model, trained.model, ex.meta_for(recipe, data, trained))
     node = Infer(Infer.Params(model=str(model)), name="detect")
+    node.start()
     shares: dict[str, list[float]] = {}
     for i in np.flatnonzero(val):
         shares.setdefault(kind_of(data.clips[i]), []).append(cry_share(node, data.clips[i].path))

@@ -45,7 +45,6 @@ M3 = "M3 (attention BLSTM-CTC)"
 M4 = "M4 (VGGish-style CNN + BiLSTM + attention)"
 M5 = "M5 (SAE-CNN + BLSTM + attention)"
 BASE = "Baselines"
-LLD45 = 'data.frontend={"features": [{"plugin": "features.lld45"}], "rate": 16000}'
 
 
 def _features(*plugins: str) -> str:
@@ -53,6 +52,7 @@ def _features(*plugins: str) -> str:
     return f'data.frontend={{"features": [{feats}], "rate": 16000}}'
 
 
+LLD45 = _features("lld45")
 IS09_LLD45 = _features("is09", "lld45")
 # C and gamma picked per fold by an inner group k-fold over the training groups
 TUNED = ("model.hparams.C=[1,3,10,30,100]",
