@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from streamser.registry import load as load_plugin
-from streamser.train.augment import AugmentSpec, augment, bandlimit
+from streamser.train.augment import AugmentSpec, augment, bandlimit, change_speed
 from streamser.train.balance import balanced_patches, patch_count, plan_balance
 from streamser.train.data import (
     Clip,
@@ -240,6 +240,34 @@ def test_augmentation_is_deterministic_band_limits_and_hits_the_snr() -> None:
     groups = {c.group for c in read_manifest(esc, ["laugh"])}
     with pytest.raises(ValueError, match="no noise clips"):
         augment(x, 16000, laugh, np.random.default_rng(0), exclude_groups=sorted(groups))
+
+
+def test_speed_perturbation_shifts_a_cry_s_pitch_and_length() -> None:
+    """Played 1.25x faster, a real cry is 1/1.25 as long and its F0 1.25x higher; with
+    speed_prob 0 nothing is drawn, so copies (and the cache key) stay as before."""
+    from streamser.dsp.pitch import yin
+    clip = read_manifest(data_file("babycry_esc/manifest.csv"), ["crying"])[0]
+    x = load_audio(clip.path, 16000)
+    fast = change_speed(x, 1.25)
+    assert abs(len(fast) - len(x) / 1.25) <= 2
+
+    def median_f0(a: np.ndarray) -> float:
+        frames = np.lib.stride_tricks.sliding_window_view(a, 1024)[::256]
+        f0, p = yin(frames, 16000, 150.0, 1000.0)
+        return float(np.median(f0[p > 0.8]))
+    assert median_f0(fast) / median_f0(x) == pytest.approx(1.25, rel=0.05)
+    spec = AugmentSpec(speed=(0.5, 2.0), speed_prob=1.0, gain_db=(0, 0), bandlimit_prob=0.0)
+    lengths = {len(augment(x, 16000, spec, np.random.default_rng(i))) for i in range(6)}
+    assert len(lengths) == 6 and all(len(x) / 2 - 2 <= n <= 2 * len(x) + 2 for n in lengths)
+    off = AugmentSpec(speed=(0.5, 2.0))
+    assert off.key() == AugmentSpec().key() != spec.key()
+    rng = np.random.default_rng(3)                 # the draws before speed existed
+    gained = x.astype(np.float64) * 10 ** (rng.uniform(-6, 6) / 20)
+    before = bandlimit(gained, 16000) if rng.random() < 0.5 else gained
+    assert np.array_equal(augment(x, 16000, off, np.random.default_rng(3)),
+                          np.clip(before, -1, 1).astype(np.float32))
+    with pytest.raises(ValueError, match="speed"):
+        AugmentSpec(speed=(0.0, 1.0))
 
 
 def test_m4_balance_evens_out_donateacry() -> None:

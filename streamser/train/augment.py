@@ -1,5 +1,6 @@
-"""Training-time audio augmentation: background noise at a random SNR, random gain, and
-random band-limiting to the telephone band (4 kHz, as donateacry is recorded).
+"""Training-time audio augmentation: speed perturbation (pitch and tempo together), background
+noise at a random SNR, random gain, and random band-limiting to the telephone band (4 kHz,
+as donateacry is recorded).
 
 The band-limiting matters for the cry detector: donateacry's cries are all 8 kHz, so a
 model trained on them against full-band negatives can learn "band-limited means cry".
@@ -20,10 +21,11 @@ Public API::
 
     AugmentSpec(noise_manifest=None, noise_labels=("noise",), exclude_groups=(),
                 snr_db=(0, 20), gain_db=(-6, 6), noise_prob=0.5, bandlimit_prob=0.5,
-                copies=2, extra_copies={}, seed=0)
+                copies=2, extra_copies={}, seed=0, speed=(0.8, 1.25), speed_prob=0.0)
         .key() / .copies_for(manifest_label) / .to_dict() / AugmentSpec.from_dict(d)
     augment(audio, rate, spec, rng, exclude_groups=()) -> np.ndarray
     bandlimit(audio, rate, cutoff_rate=8000) -> np.ndarray
+    change_speed(audio, factor) -> np.ndarray
     mix_noise(audio, noise, snr_db, rng) -> np.ndarray
 """
 from __future__ import annotations
@@ -50,13 +52,17 @@ class AugmentSpec:
     copies: int = 2
     extra_copies: tuple[tuple[str, int], ...] = field(default=())   # (manifest label, n)
     seed: int = 0
+    speed: tuple[float, float] = (0.8, 1.25)   # speed factor range (log-uniform)
+    speed_prob: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("snr_db", "gain_db"):
+        for name in ("snr_db", "gain_db", "speed"):
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ValueError(f"augment: {name} must be (low, high), got ({lo}, {hi})")
-        for name in ("noise_prob", "bandlimit_prob"):
+        if self.speed[0] <= 0:
+            raise ValueError("augment: speed factors must be > 0")
+        for name in ("noise_prob", "bandlimit_prob", "speed_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"augment: {name} must be in [0, 1]")
         extra = self.extra_copies
@@ -65,7 +71,7 @@ class AugmentSpec:
             raise ValueError("augment: copies and extra_copies must be >= 0")
         object.__setattr__(self, "extra_copies", tuple((str(k), int(n)) for k, n in extra))
         # JSON and YAML give lists: store tuples so that the spec stays hashable.
-        for name in ("noise_labels", "exclude_groups", "snr_db", "gain_db"):
+        for name in ("noise_labels", "exclude_groups", "snr_db", "gain_db", "speed"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
     def copies_for(self, manifest_label: str) -> int:
@@ -73,8 +79,12 @@ class AugmentSpec:
         return self.copies + dict(self.extra_copies).get(manifest_label, 0)
 
     def key(self) -> str:
-        """Stable hash of every field (part of the feature cache's key)."""
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        """Stable hash of every field (part of the feature cache's key). Speed perturbation
+        came later: while it is off, its fields stay out, so older keys (caches) hold."""
+        d = asdict(self)
+        if not self.speed_prob:
+            del d["speed"], d["speed_prob"]
+        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -107,6 +117,14 @@ def bandlimit(audio: np.ndarray, rate: int, cutoff_rate: int = 8000) -> np.ndarr
     return out
 
 
+def change_speed(audio: np.ndarray, factor: float) -> np.ndarray:
+    """``audio`` played ``factor`` times faster (pitch and tempo together, as a tape would):
+    resampled by soxr, so its length becomes ``len(audio) / factor``."""
+    if factor == 1.0:
+        return audio
+    return soxr.resample(audio, factor, 1.0, quality="HQ")
+
+
 def mix_noise(audio: np.ndarray, noise: np.ndarray, snr_db: float,
               rng: np.random.Generator) -> np.ndarray:
     """``audio`` plus a random stretch of ``noise`` (looped if short) at ``snr_db``."""
@@ -122,13 +140,18 @@ def mix_noise(audio: np.ndarray, noise: np.ndarray, snr_db: float,
 
 def augment(audio: np.ndarray, rate: int, spec: AugmentSpec, rng: np.random.Generator,
             exclude_groups: tuple[str, ...] | list[str] = ()) -> np.ndarray:
-    """One random augmented copy of ``audio`` (same length, float32, clipped to
-    [-1, 1]), a function of ``rng`` alone: with probability ``noise_prob`` a random
-    noise clip (a random stretch, looped if short) at a uniform SNR in ``snr_db``, then a
-    uniform gain in ``gain_db``, then with probability ``bandlimit_prob`` the telephone
-    band (:func:`bandlimit`). ``exclude_groups`` adds noise groups never to use to the
+    """One random augmented copy of ``audio`` (float32, clipped to [-1, 1]), a function
+    of ``rng`` alone: with probability ``speed_prob`` played at a speed factor drawn
+    log-uniformly from ``speed`` (the length changes with it; with ``speed_prob`` 0 no
+    number is drawn, so older copies stay as they were), then with probability
+    ``noise_prob`` a random noise clip (a random stretch, looped if short) at a uniform
+    SNR in ``snr_db``, then a uniform gain in ``gain_db``, then with probability
+    ``bandlimit_prob`` the telephone band (:func:`bandlimit`). ``exclude_groups`` adds noise groups never to use to the
     spec's (the feature cache only knows the spec's: pass them there when caching)."""
     x = np.asarray(audio, np.float64)
+    if spec.speed_prob and rng.random() < spec.speed_prob:
+        lo, hi = np.log(spec.speed)
+        x = change_speed(x, float(np.exp(rng.uniform(lo, hi))))
     if spec.noise_manifest and rng.random() < spec.noise_prob:
         exclude = tuple(sorted(set(spec.exclude_groups) | set(exclude_groups)))
         bank = _noise_bank(spec.noise_manifest, tuple(spec.noise_labels), exclude, rate)

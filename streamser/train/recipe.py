@@ -54,7 +54,8 @@ class DataSpec(Strict):
                                            "training clip (train.augment.AugmentSpec: "
                                            "noise_manifest, noise_labels, snr_db, gain_db, "
                                            "noise_prob, bandlimit_prob, copies, extra_copies "
-                                           "{manifest label: n}, seed).")
+                                           "{manifest label: n}, seed, speed [lo, hi] "
+                                           "with speed_prob).")
 
     def manifest_paths(self) -> list[Path]:
         return [Path(self.data_root) / m for m in self.manifests]
