@@ -146,8 +146,9 @@ def augment(audio: np.ndarray, rate: int, spec: AugmentSpec, rng: np.random.Gene
     number is drawn, so older copies stay as they were), then with probability
     ``noise_prob`` a random noise clip (a random stretch, looped if short) at a uniform
     SNR in ``snr_db``, then a uniform gain in ``gain_db``, then with probability
-    ``bandlimit_prob`` the telephone band (:func:`bandlimit`). ``exclude_groups`` adds noise groups never to use to the
-    spec's (the feature cache only knows the spec's: pass them there when caching)."""
+    ``bandlimit_prob`` the telephone band (:func:`bandlimit`). ``exclude_groups`` adds
+    noise groups never to use to the spec's (the feature cache only knows the spec's:
+    pass them there when caching)."""
     x = np.asarray(audio, np.float64)
     if spec.speed_prob and rng.random() < spec.speed_prob:
         lo, hi = np.log(spec.speed)
