@@ -57,6 +57,11 @@ IS09_LLD45 = _features("is09", "lld45")
 # C and gamma picked per fold by an inner group k-fold over the training groups
 TUNED = ("model.hparams.C=[1,3,10,30,100]",
          "model.hparams.gamma=[0.00003,0.0001,0.0003,0.001,0.003]")
+LINEAR = ("model.hparams.kernel=linear",
+          "model.hparams.C=[0.0001,0.0003,0.001,0.003,0.01,0.03,0.1]")
+# two extra copies of each training clip, played 0.9-1.1x faster or slower
+SPEED = ('data.augment={"copies": 2, "speed_prob": 1.0, "speed": [0.9, 1.1], '
+         '"noise_prob": 0.0, "bandlimit_prob": 0.0, "gain_db": [-3, 3]}',)
 NORM = ("Speaker normalization (each clip standardized with its own group's feature "
         "statistics: the speaker's on emodb, the family's on donateacry)")
 
@@ -100,6 +105,11 @@ ROWS = (
         "LLDs)", "svm", (IS09_LLD45, "data.group_norm=true")),
     Row(NORM, "svm_is09_lld_groupnorm_tuned", "the same, C and gamma tuned on the training "
         "groups", "svm", (IS09_LLD45, "data.group_norm=true", *TUNED)),
+    Row(NORM, "svm_is09_lld_groupnorm_linear", "the same, linear kernel, C tuned", "svm",
+        (IS09_LLD45, "data.group_norm=true", *LINEAR)),
+    Row(NORM, "svm_is09_lld_groupnorm_tuned_speed", "the same as tuned, with two "
+        "speed-perturbed copies (0.9-1.1x) of each training clip", "svm",
+        (IS09_LLD45, "data.group_norm=true", *TUNED, *SPEED)),
     Row(NORM, "svm_lld_groupnorm_tuned", "SVM on utterance statistics (the 45 LLDs), C and "
         "gamma tuned", "svm", (LLD45, "data.group_norm=true", *TUNED)),
     Row(NORM, "svm_all_groupnorm", "SVM on utterance statistics (IS09 LLDs + 45 LLDs + "
