@@ -60,8 +60,8 @@ TUNED = ("model.hparams.C=[1,3,10,30,100]",
 LINEAR = ("model.hparams.kernel=linear",
           "model.hparams.C=[0.0001,0.0003,0.001,0.003,0.01,0.03,0.1]")
 # two extra copies of each training clip, played 0.9-1.1x faster or slower
-SPEED = ('data.augment={"copies": 2, "speed_prob": 1.0, "speed": [0.9, 1.1], '
-         '"noise_prob": 0.0, "bandlimit_prob": 0.0, "gain_db": [-3, 3]}',)
+SPEED = (('data.augment={"copies": 2, "speed_prob": 1.0, "speed": [0.9, 1.1], '
+          '"noise_prob": 0.0, "bandlimit_prob": 0.0, "gain_db": [-3, 3]}'),)
 NORM = ("Speaker normalization (each clip standardized with its own group's feature "
         "statistics: the speaker's on emodb, the family's on donateacry)")
 
