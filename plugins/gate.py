@@ -1,9 +1,11 @@
 """gate.scores: pass audio only while a detector's score is on (an episode's audio).
 
 Fan-in of ``audio`` and the detector's ``scores``. Audio is held back (``buffer`` seconds)
-until the scores that cover it arrive; a stretch of audio is let through when a scores
-frame whose span (``t`` to meta ``upto``) covers it has its ``label`` score at or above
-``threshold``, and dropped otherwise. Released audio after dropped audio starts with meta
+until the scores that cover it arrive; each chunk of audio is judged by the first scores
+frame whose span (``t`` to meta ``upto``) reaches the chunk's end: let through (from that
+frame's ``t`` on) when its ``label`` score is at or above ``threshold``, and dropped
+otherwise. Scores that come before their audio wait for it, so the audio let through does
+not depend on which input arrives first (threads, processes, tcp). Released audio after dropped audio starts with meta
 ``gap: true``, so the stateful nodes behind the gate (features, ``infer``) start afresh
 for each episode; ``max_seconds`` passes only an episode's first seconds. Used to run the
 need classifier over detected cries only.
@@ -37,6 +39,7 @@ class _Held:
     passed: float = 0.0              # seconds let through in the current episode
     gap: bool = True
     seq: int = 0
+    scores: list[tuple[float, float, bool]] = field(default_factory=list)  # t, upto, on
 
 
 class GateScores(Node):
@@ -59,36 +62,42 @@ class GateScores(Node):
             while st.chunks and st.chunks[0].t + len(st.chunks[0].data) / st.rate < limit:
                 st.chunks.pop(0)
                 st.gap = True
-            return []
-        labels = list(frame.meta.get("labels") or [])
-        col = labels.index(self.params.label) if self.params.label in labels else 0
-        upto = float(frame.meta.get("upto", frame.t))
-        on = float(frame.data[col]) >= self.params.threshold
+            st.scores = [s for s in st.scores if s[1] >= limit]   # could judge no chunk
+        else:
+            labels = list(frame.meta.get("labels") or [])
+            col = labels.index(self.params.label) if self.params.label in labels else 0
+            st.scores.append((frame.t, float(frame.meta.get("upto", frame.t)),
+                              float(frame.data[col]) >= self.params.threshold))
+        return self._release(st, frame.stream)
+
+    def _release(self, st: _Held, stream: str) -> list[Frame]:
+        """Judge the held chunks, oldest first, while a scores frame reaches their end."""
         out = []
-        keep = []
-        for chunk in st.chunks:
+        while st.chunks:
+            chunk = st.chunks[0]
             end = chunk.t + len(chunk.data) / st.rate
-            if end > upto:                      # not fully scored yet
-                keep.append(chunk)
-                continue
-            if on and end > frame.t:
-                if st.gap:
-                    st.passed = 0.0
-                elif self.params.max_seconds is not None and \
-                        st.passed >= self.params.max_seconds:
-                    continue                    # the rest of a long episode: not needed
-                start = max(chunk.t, st.released_to, frame.t)
-                a = round((start - chunk.t) * st.rate)
-                if a < len(chunk.data):
-                    st.passed += (len(chunk.data) - a) / st.rate
-                    meta = {**chunk.meta, "upto": end}
-                    if st.gap:
-                        meta["gap"], st.gap = True, False
-                    out.append(Frame("audio", chunk.data[a:], t=chunk.t + a / st.rate,
-                                     seq=st.seq, stream=frame.stream, meta=meta))
-                    st.seq += 1
-                    st.released_to = end
-            else:
+            judge = next((s for s in st.scores if s[1] >= end), None)
+            if judge is None:                   # not fully scored yet
+                break
+            st.chunks.pop(0)
+            st.scores = [s for s in st.scores if s[1] >= end]
+            t, _, on = judge
+            if not (on and end > t):
                 st.gap = True
-        st.chunks = keep
+                continue
+            if st.gap:
+                st.passed = 0.0
+            elif self.params.max_seconds is not None and st.passed >= self.params.max_seconds:
+                continue                        # the rest of a long episode: not needed
+            start = max(chunk.t, st.released_to, t)
+            a = round((start - chunk.t) * st.rate)
+            if a < len(chunk.data):
+                st.passed += (len(chunk.data) - a) / st.rate
+                meta = {**chunk.meta, "upto": end}
+                if st.gap:
+                    meta["gap"], st.gap = True, False
+                out.append(Frame("audio", chunk.data[a:], t=chunk.t + a / st.rate,
+                                 seq=st.seq, stream=stream, meta=meta))
+                st.seq += 1
+                st.released_to = end
         return out

@@ -8,12 +8,19 @@ time; meta ``model`` of the output is ``name``. A ``gap`` on any member's frame 
 merge.need: put a need classifier's guess on a detector's scores, per episode.
 
 Fan-in of two ``scores`` streams: the detector's (e.g. cry vs other) and the need
-model's (frames whose meta ``model`` is ``need_model``). The detector's frames pass
-through with meta ``label`` (the best need) and ``label_scores`` (the need posteriors
-averaged over the need frames that arrived while the detector's ``label`` score was at
-or above ``threshold``). The average restarts when the detector turns on again after ``reset``
-seconds off, so ``smooth.hysteresis`` puts the guess for the episode that just ended on
-its ``cry_end`` event. Need frames are not passed on.
+model's (frames whose meta ``model`` is ``need_model``; the need branch sees only the
+episodes' audio, e.g. through ``gate.scores``). The detector's frames pass through with
+meta ``label`` (the best need) and ``label_scores`` (the need posteriors averaged over
+the episode's need frames). An episode starts when the detector's ``label`` score
+reaches ``threshold`` after more than ``reset`` seconds below it, and restarts the
+average, so ``smooth.hysteresis`` puts the guess for the episode that just ended on its
+``cry_end`` event. A need frame counts once a detector frame at least as late has
+arrived (so that it is known which episode it belongs to): the two branches may arrive
+in either order (threads, processes, tcp). At the end of the stream the need frames still
+waiting are counted too and, if they change the guess, the last detector frame is sent
+once more with meta ``repeat: true`` and the new guess (``smooth.hysteresis`` takes only
+the guess from it), so an episode that the end of the file closes gets its full guess
+whatever the arrival order. Need frames are not passed on.
 """
 from __future__ import annotations
 
@@ -41,7 +48,9 @@ class _Need:
     count: int = 0
     labels: list[str] = field(default_factory=list)
     pending: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    episode: float = -np.inf              # upto of the frame that started the episode
     last_on: float = -np.inf
+    last: Frame | None = None             # the last detector frame sent
 
 
 class MergeNeed(Node):
@@ -64,23 +73,42 @@ class MergeNeed(Node):
             return []
         labels = list(frame.meta.get("labels") or [])
         col = labels.index(self.params.label) if self.params.label in labels else 0
-        crying = float(frame.data[col]) >= self.params.threshold
-        ready = [p for u, p in st.pending if u <= upto]
-        st.pending = [(u, p) for u, p in st.pending if u > upto]
-        if crying:
+        if float(frame.data[col]) >= self.params.threshold:
             if frame.t - st.last_on > self.params.reset:
-                st.total, st.count = None, 0
+                st.total, st.count, st.episode = None, 0, frame.t
             st.last_on = upto
-            for p in ready:
-                st.total = p.copy() if st.total is None else st.total + p
-                st.count += 1
-        if st.count and st.labels:
-            mean = st.total / st.count
-            meta = {**frame.meta, "label": st.labels[int(mean.argmax())],
-                    "label_scores": {k: round(float(v), 3) for k, v in zip(st.labels, mean)}}
-            return [Frame(frame.kind, frame.data, t=frame.t, seq=frame.seq,
-                          stream=frame.stream, meta=meta)]
-        return [frame]
+        self._count(st, upto)
+        st.last = self._with_guess(frame, st)
+        return [st.last]
+
+    def flush(self) -> list[Frame]:
+        out = []
+        for st in self._streams.values():
+            if st.last is not None and self._count(st, np.inf):
+                out.append(self._with_guess(st.last, st, repeat=True))
+        return out
+
+    def _count(self, st: _Need, upto: float) -> int:
+        """Add the waiting need frames up to ``upto`` that fall in the current episode to
+        its average (earlier ones belong to an episode already closed); how many."""
+        ready = [p for u, p in st.pending if u <= upto and u > st.episode]
+        st.pending = [(u, p) for u, p in st.pending if u > upto]
+        for p in ready:
+            st.total = p.copy() if st.total is None else st.total + p
+        st.count += len(ready)
+        return len(ready)
+
+    @staticmethod
+    def _with_guess(frame: Frame, st: _Need, repeat: bool = False) -> Frame:
+        if not (st.count and st.labels):
+            return frame
+        mean = st.total / st.count
+        meta = {**frame.meta, "label": st.labels[int(mean.argmax())],
+                "label_scores": {k: round(float(v), 3) for k, v in zip(st.labels, mean)}}
+        if repeat:
+            meta["repeat"] = True
+        return Frame(frame.kind, frame.data, t=frame.t, seq=frame.seq, stream=frame.stream,
+                     meta=meta)
 
 
 class MergeMeanParams(Params):

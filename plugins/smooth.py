@@ -23,8 +23,10 @@ plus the meta ``label`` and ``label_scores`` of the confirming frame when it has
 ``score``, and ``label`` / ``label_scores`` when the frames carry them): a running guess
 while the cry goes on. Times are rounded to the millisecond, scores to
 0.001. A frame with meta ``gap`` (audio was dropped before it) ends an open episode at the
-last frame before the gap and resets the stream. At the end of the stream an open episode
-ends too (at the start of a pending offset, or at the last ``upto``).
+last frame before the gap and resets the stream. A frame with meta ``repeat`` (a
+``merge.need`` guess that came after the last frame) only updates ``label`` /
+``label_scores``. At the end of the stream an open episode ends too (at the start of a
+pending offset, or at the last ``upto``).
 """
 from __future__ import annotations
 
@@ -97,6 +99,9 @@ class Hysteresis(Node):
         upto = float(frame.meta.get("upto", frame.t))
         out: list[Frame] = []
         st = self._streams.get(frame.stream)
+        if frame.meta.get("repeat") and st is not None:   # merge.need's late guess only
+            st.extra = {k: frame.meta[k] for k in ("label", "label_scores") if k in frame.meta}
+            return out
         if st is None or frame.meta.get("gap"):
             out += self._close(frame.stream, st, upto) if st else []
             st = self._streams[frame.stream] = Episode(deque(maxlen=p.window),

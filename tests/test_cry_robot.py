@@ -94,9 +94,9 @@ def test_cry_robot_running_need_guess_on_a_real_cry(tmp_path: Path) -> None:
 
 def test_robot_front_end_here_inference_there_over_tcp(tmp_path: Path) -> None:
     """Many robots, one server: the robot runs capture to patches, the server the models
-    and events, linked over tcp on loopback (`streamser node --only`); the events are the
-    ones the single-process run gives (the need guess may differ: its fan-ins may arrive
-    in another order across processes)."""
+    and events, linked over tcp on loopback (`streamser node --only`); the events,
+    need guess included, are the ones the single-process run gives, though the fan-ins
+    (gate, merges) get their inputs in another order across processes."""
     import subprocess
     import sys
 
@@ -136,3 +136,6 @@ def test_robot_front_end_here_inference_there_over_tcp(tmp_path: Path) -> None:
 
     split = timing(tmp_path / "split.jsonl")
     assert split and split[0][0] == "cry_start" and split == timing(tmp_path / "single.jsonl")
+    guesses = [[(e.get("label"), e.get("label_scores")) for e in _events(tmp_path / f)
+                if e["event"] == "cry_end"] for f in ("split.jsonl", "single.jsonl")]
+    assert guesses[0] == guesses[1] and all(label for label, _ in guesses[0])

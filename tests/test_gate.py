@@ -43,3 +43,46 @@ def test_gate_max_seconds_keeps_only_the_first_seconds_of_an_episode() -> None:
     seconds = sum(len(f.data) for f in capped) / RATE
     assert 2.0 <= seconds <= 2.6 < sum(len(f.data) for f in full) / RATE
     assert capped[0].t == full[0].t
+
+
+def test_gate_lets_the_same_audio_through_whichever_input_arrives_first() -> None:
+    """Real audio (room silence, a baby crying, silence) scored by the bundled detector:
+    the gate releases the same frames whether each patch's scores come after its audio
+    (one process), all before it, or all after it (tcp or other processes can do
+    either), and what it releases lies in the cry."""
+    from streamser.plugins.features.logmel import LogMel
+    from streamser.plugins.infer import Infer
+    from streamser.plugins.window import Patch
+
+    from streamser.train.data import load_audio
+
+    from .conftest import data_file
+    parts = [load_audio(data_file(f"babycry_esc/{p}.flac"), RATE) for p in
+             ("silence/silence.wav_0", "crying/1-187207-A", "silence/silence.wav_1")]
+    audio = np.concatenate(parts)
+    cry_from, cry_to = len(parts[0]) / RATE, (len(parts[0]) + len(parts[1])) / RATE
+    mel, patch = LogMel(LogMel.Params(), name="m"), Patch(Patch.Params(), name="p")
+    detect = Infer(Infer.Params(model="cry-detector"), name="d")
+    for node in (mel, patch, detect):
+        node.start()
+    steps = []                                     # (audio chunk, scores it completes)
+    for i in range(0, len(audio), 4096):
+        chunk = Frame("audio", audio[i:i + 4096], t=i / RATE, meta={"sample_rate": RATE})
+        scores = [s for f in mel.process(chunk) for p in patch.process(f)
+                  for s in detect.process(p)]
+        steps.append((chunk, scores))
+    assert any(s.data[0] >= 0.5 for _, ss in steps for s in ss)
+    orders = {
+        "audio first": [f for c, ss in steps for f in (c, *ss)],
+        "scores first": [s for _, ss in steps for s in ss] + [c for c, _ in steps],
+        "audio all first": [c for c, _ in steps] + [s for _, ss in steps for s in ss],
+    }
+    released = {}
+    for name, frames in orders.items():
+        gate = GateScores(GateScores.Params(buffer=60), name="g")
+        gate.start()
+        out = [f for frame in frames for f in gate.process(frame)]
+        released[name] = [(f.t, len(f.data), bool(f.meta.get("gap"))) for f in out]
+    assert released["audio first"] and len({tuple(r) for r in released.values()}) == 1
+    first, last = released["audio first"][0], released["audio first"][-1]
+    assert cry_from - 1.0 <= first[0] and last[0] + last[1] / RATE <= cry_to + 1.5

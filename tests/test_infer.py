@@ -152,3 +152,56 @@ def test_merge_mean_averages_the_members_frame_by_frame() -> None:
     with pytest.raises(ValueError, match="expected one of"):
         merge.process(per_model["cry-detector"][0].derive(
             per_model["cry-detector"][0].data, model="cry-need"))
+
+
+def test_merge_need_guess_does_not_depend_on_arrival_order() -> None:
+    """A real cry through the robot's need branch (detector -> gate -> IS09 -> cry-need):
+    the cry_end that the end of the file closes carries the mean of all the episode's
+    need frames, whether they reach merge.need interleaved with the detector's frames (one
+    process) or all after them (another process or host can be that late)."""
+    from streamser.plugins.features.is09 import Is09
+    from streamser.plugins.features.logmel import LogMel
+    from streamser.plugins.gate import GateScores
+    from streamser.plugins.merge import MergeNeed
+    from streamser.plugins.smooth import Hysteresis
+    from streamser.plugins.window import Patch
+
+    from streamser.train.data import load_audio
+    audio = load_audio(data_file("babycry_esc/crying/1-187207-A.flac"), 16000)
+    mel, patch = LogMel(LogMel.Params(), name="m"), Patch(Patch.Params(), name="p")
+    detect = Infer(Infer.Params(model="cry-detector"), name="d")
+    gate = GateScores(GateScores.Params(max_seconds=4.0), name="g")
+    is09 = Is09(Is09.Params(), name="f")
+    need = Infer(Infer.Params(model="cry-need", build=".onnx", every=25), name="n")
+    for node in (mel, patch, detect, gate, is09, need):
+        node.start()
+    interleaved, detector, needs = [], [], []
+    for i in range(0, len(audio), 4096):
+        chunk = Frame("audio", audio[i:i + 4096], t=i / 16000, meta={"sample_rate": 16000})
+        scores = [s for f in mel.process(chunk) for p in patch.process(f)
+                  for s in detect.process(p)]
+        guesses = [n for g in [*gate.process(chunk), *(g for s in scores
+                                                       for g in gate.process(s))]
+                   for f in is09.process(g) for n in need.process(f)]
+        interleaved += [*scores, *guesses]
+        detector += scores
+        needs += guesses
+    assert len(needs) >= 10 and any(s.data[0] >= 0.5 for s in detector)
+
+    def cry_end(frames: list[Frame]) -> dict:
+        merge = MergeNeed(MergeNeed.Params(), name="merge")
+        smooth = Hysteresis(Hysteresis.Params(), name="smooth")
+        merge.start()
+        smooth.start()
+        merged = [m for f in frames for m in merge.process(f)] + list(merge.flush())
+        events = [e.meta for m in merged for e in smooth.process(m)] + \
+            [e.meta for e in smooth.flush()]
+        assert [e["event"] for e in events] == ["cry_start", "cry_end"]
+        return events[1]
+
+    one, late = cry_end(interleaved), cry_end(detector + needs)
+    mean = np.mean([n.data for n in needs], axis=0)
+    labels = needs[0].meta["labels"]
+    assert one["label_scores"] == late["label_scores"] == {
+        k: round(float(v), 3) for k, v in zip(labels, mean)}
+    assert one["label"] == late["label"] == labels[int(mean.argmax())]
