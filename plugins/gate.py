@@ -5,10 +5,10 @@ until the scores that cover it arrive; each chunk of audio is judged by the firs
 frame whose span (``t`` to meta ``upto``) reaches the chunk's end: let through (from that
 frame's ``t`` on) when its ``label`` score is at or above ``threshold``, and dropped
 otherwise. Scores that come before their audio wait for it, so the audio let through does
-not depend on which input arrives first (threads, processes, tcp). Released audio after dropped audio starts with meta
-``gap: true``, so the stateful nodes behind the gate (features, ``infer``) start afresh
-for each episode; ``max_seconds`` passes only an episode's first seconds. Used to run the
-need classifier over detected cries only.
+not depend on which input arrives first (threads, processes, tcp). Released audio after
+dropped audio starts with meta ``gap: true``, so the stateful nodes behind the gate
+(features, ``infer``) start afresh for each episode; ``max_seconds`` passes only an
+episode's first seconds. Used to run the need classifier over detected cries only.
 """
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ class _Need:
     count: int = 0
     labels: list[str] = field(default_factory=list)
     pending: list[tuple[float, np.ndarray]] = field(default_factory=list)
-    episode: float = -np.inf              # upto of the frame that started the episode
+    episode: float = -np.inf              # t of the frame that started the episode
     last_on: float = -np.inf
     last: Frame | None = None             # the last detector frame sent
 
