@@ -72,7 +72,7 @@ class GateScores(Node):
 
     def _release(self, st: _Held, stream: str) -> list[Frame]:
         """Judge the held chunks, oldest first, while a scores frame reaches their end."""
-        out = []
+        out, judged_to = [], -np.inf
         while st.chunks:
             chunk = st.chunks[0]
             end = chunk.t + len(chunk.data) / st.rate
@@ -80,7 +80,7 @@ class GateScores(Node):
             if judge is None:                   # not fully scored yet
                 break
             st.chunks.pop(0)
-            st.scores = [s for s in st.scores if s[1] >= end]
+            judged_to = end
             t, _, on = judge
             if not (on and end > t):
                 st.gap = True
@@ -100,4 +100,6 @@ class GateScores(Node):
                                  seq=st.seq, stream=stream, meta=meta))
                 st.seq += 1
                 st.released_to = end
+        if judged_to > -np.inf:                 # scores ending earlier can judge no chunk
+            st.scores = [s for s in st.scores if s[1] >= judged_to]
         return out

@@ -87,9 +87,14 @@ def check_no_leak(splits: list[Split], groups: np.ndarray) -> None:
                              f"split, e.g. {sorted(shared)[:3]}")
 
 
+def group_residue(group: str, k: int) -> int:
+    """A group's fixed split among ``k``: its CRC32 modulo ``k`` (stable across corpora,
+    runs and machines)."""
+    return zlib.crc32(str(group).encode()) % k
+
+
 def is_test_group(group: str, k: int) -> bool:
     """The fixed test split: a group is held out when its CRC32 is 0 modulo ``k`` (about
-    1/k of the groups; stable across corpora, runs and machines). Training recipes with
-    ``data.test_groups_k`` leave these groups out, and ``streamser mkstream --test-k``
-    builds its evaluation streams from them only."""
-    return zlib.crc32(str(group).encode()) % k == 0
+    1/k of the groups). Training recipes with ``data.test_groups_k`` leave these groups
+    out, and ``streamser mkstream --test-k`` builds its evaluation streams from them only."""
+    return group_residue(group, k) == 0
