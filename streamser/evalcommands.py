@@ -21,10 +21,14 @@ from .cli import fail
 @click.option("--test-k", type=int, default=None,
               help="Only clips of the fixed test split (groups a recipe with "
                    "data.test_groups_k K never trains on).")
+@click.option("--dev-k", type=int, default=None,
+              help="Only clips of the fixed dev split (groups a recipe with "
+                   "data.dev_groups_k K never trains on), to choose thresholds on.")
 def mkstream_cmd(manifests: tuple[str, ...], minutes: float, out: str, truth: str | None,
-                 seed: int, test_k: int | None) -> None:
-    """Build a long labelled stream (cries among speech, telephone-band speech, laughter,
-    noise and silence; some cries over noise) from MANIFESTS, with a truth CSV."""
+                 seed: int, test_k: int | None, dev_k: int | None) -> None:
+    """Build a long labelled stream (cries among speech, telephone-band speech, voices in
+    other languages, laughter, noise, animals, household sounds, music and silence; some
+    cries over noise) from MANIFESTS, with a truth CSV."""
     from .teststreams import make_stream, write
     paths = [Path(m) for m in manifests]
     for p in paths:
@@ -33,7 +37,7 @@ def mkstream_cmd(manifests: tuple[str, ...], minutes: float, out: str, truth: st
     if minutes <= 0:
         fail("--minutes must be > 0")
     try:
-        audio, rows = make_stream(paths, minutes, seed, test_k)
+        audio, rows = make_stream(paths, minutes, seed, test_k, dev_k)
     except (ValueError, OSError) as exc:
         fail(str(exc))
     out_p = Path(out)

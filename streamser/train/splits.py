@@ -98,3 +98,10 @@ def is_test_group(group: str, k: int) -> bool:
     1/k of the groups). Training recipes with ``data.test_groups_k`` leave these groups
     out, and ``streamser mkstream --test-k`` builds its evaluation streams from them only."""
     return group_residue(group, k) == 0
+
+
+def is_dev_group(group: str, k: int) -> bool:
+    """The fixed dev split: CRC32 residue 1 modulo ``k``, next to the test split (residue 0).
+    Recipes with ``data.dev_groups_k`` leave these groups out too, and ``streamser mkstream
+    --dev-k`` builds the streams that thresholds are chosen on from them."""
+    return group_residue(group, k) == 1
