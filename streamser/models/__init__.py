@@ -16,10 +16,11 @@ from .ctc import BLSTMCTC
 from .dblmm import DBLMM
 from .sae import SAEBLSTM
 from .vggish import VGGishLSTM
+from .yamnet_lstm import YamnetLSTM
 
 ARCHITECTURES: dict[str, type[SequenceModel]] = {cls.arch: cls for cls in (
     AttentionGateLSTM, LSTMClassifier, GRUClassifier, BiLSTMAttention, DBLMM, BLSTMCTC,
-    VGGishLSTM, SAEBLSTM)}
+    VGGishLSTM, SAEBLSTM, YamnetLSTM)}
 
 
 def build(arch: str, input_dim: int, n_classes: int, **hparams: Any) -> SequenceModel:

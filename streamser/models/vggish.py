@@ -101,19 +101,37 @@ class VGGishLSTM(SequenceModel):
         h, state = self.cell.step(self.cnn(x), state)
         return self.head(h), state
 
+    @property
+    def distillable(self) -> bool:
+        """Streaming builds learn from a teacher's per-patch soft targets too."""
+        return self.streaming
+
     def loss(self, x: Tensor, lengths: Tensor, target: Tensor,
-             class_weight: Tensor | None = None, stage: str = "main") -> Tensor:
+             class_weight: Tensor | None = None, stage: str = "main",
+             soft: Tensor | None = None, distill: float = 0.0) -> Tensor:
+        """Cross-entropy on the labels; with ``soft`` (a teacher's per-patch posteriors,
+        ``(B, P, K)``), ``(1 - distill)`` of it plus ``distill`` of the cross-entropy on
+        the teacher's posteriors (knowledge distillation, per patch)."""
+        valid = valid_mask(lengths, x.shape[1])
         if stage == "patch":
-            valid = valid_mask(lengths, x.shape[1])
             labels = target.unsqueeze(1).expand(-1, x.shape[1])[valid]
-            return F.cross_entropy(self.patch_logits(x[valid]), labels, weight=class_weight)
+            logits = self.patch_logits(x[valid])
+            hard = F.cross_entropy(logits, labels, weight=class_weight)
+            if soft is None:
+                return hard
+            kd = -(soft[valid] * F.log_softmax(logits, -1)).sum(-1).mean()
+            return (1 - distill) * hard + distill * kd
         if self.streaming:   # every patch carries the clip's label, as M1 trains every step
             logits = self.forward_steps(x)
             every = target if target.dim() == 2 else target.unsqueeze(1).expand(-1, x.shape[1])
             ce = F.cross_entropy(logits.transpose(1, 2), every, weight=class_weight,
                                  reduction="none")
-            mask = valid_mask(lengths, x.shape[1]).to(ce.dtype)
-            return (ce * mask).sum() / mask.sum()
+            mask = valid.to(ce.dtype)
+            hard = (ce * mask).sum() / mask.sum()
+            if soft is None:
+                return hard
+            kd = -(soft * F.log_softmax(logits, -1)).sum(-1)
+            return (1 - distill) * hard + distill * (kd * mask).sum() / mask.sum()
         return F.cross_entropy(self(x, lengths), target, weight=class_weight)
 
     def parameters_for(self, stage: str) -> Iterator[nn.Parameter]:

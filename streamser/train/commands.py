@@ -60,6 +60,10 @@ class Progress:
             self._bar.console.print(f"fold {row['fold_done']}/{row['folds']}: "
                                     f"UA {100 * row['ua']:.1f} %, WA {100 * row['wa']:.1f} %")
             return
+        if "done" in row:                       # item-wise work before the epochs
+            self._bar.update(self._task, description=f"{fold}{row['stage']}",
+                             completed=row["done"], total=row["total"], info="items")
+            return
         info = f"loss {row['loss']:.3f}" + (f"  val UA {100 * row['val_ua']:.1f} %"
                                            if "val_ua" in row else "")
         self._bar.update(self._task, description=f"{fold}{row['stage']}",

@@ -31,7 +31,8 @@ from .data import (
 )
 from .recipe import Recipe
 from .scores import scores, summarize
-from .splits import check_no_leak, group_kfold, holdout, is_test_group, leave_one_group_out
+from .splits import (check_no_leak, group_kfold, holdout, is_dev_group, is_test_group,
+                     leave_one_group_out)
 
 Report = Callable[[dict[str, Any]], None]
 PATCH, PATCH_HOP = 96, 48
@@ -69,8 +70,11 @@ def load_data(recipe: Recipe, cache: FeatureCache | None = None, progress: bool 
         recipe.data.manifest_paths(), frontend, cache or FeatureCache(),
         labels=labels or recipe.data.labels, progress=progress,
         label_map=recipe.data.label_map)
-    if recipe.data.test_groups_k:
-        keep = [i for i, g in enumerate(groups) if not is_test_group(g, recipe.data.test_groups_k)]
+    test_k, dev_k = recipe.data.test_groups_k, recipe.data.dev_groups_k
+    if test_k or dev_k:
+        keep = [i for i, g in enumerate(groups)
+                if not (test_k and is_test_group(g, test_k))
+                and not (dev_k and is_dev_group(g, dev_k))]
         clips, items, y, groups = ([c[i] for i in keep] for c in (clips, items, y, groups))
     norms = None
     if recipe.data.group_norm:
@@ -135,10 +139,11 @@ def augment_spec(recipe: Recipe) -> AugmentSpec:
     for key in ("noise_labels", "exclude_groups", "snr_db", "gain_db"):
         if key in raw:
             raw[key] = tuple(raw[key])
-    k = recipe.data.test_groups_k
-    if raw.get("noise_manifest") and k:
+    k, dev_k = recipe.data.test_groups_k, recipe.data.dev_groups_k
+    if raw.get("noise_manifest") and (k or dev_k):
         test = {c.group for c in read_manifest(raw["noise_manifest"])
-                if is_test_group(c.group, k)}
+                if (k and is_test_group(c.group, k))
+                or (dev_k and is_dev_group(c.group, dev_k))}
         raw["exclude_groups"] = tuple(sorted(set(raw.get("exclude_groups", ())) | test))
     return AugmentSpec(**raw)
 
@@ -151,6 +156,9 @@ def train_one(recipe: Recipe, data: Data, idx: np.ndarray, cache: FeatureCache |
         if t.val_fraction > 0 else (np.arange(len(idx)), np.zeros(0, int))
     tr, va = idx[tr], idx[va]
     normalizer = Normalizer().fit([data.items[i] for i in tr])
+    raw = raw_input(recipe.model.arch)
+    if raw:                                       # a pretrained backbone reads raw features
+        normalizer = Normalizer(np.zeros_like(normalizer.mean), np.ones_like(normalizer.std))
     n_classes = len(data.labels)
     train_frames = [data.items[i] for i in tr]
     train_y = list(data.y[tr])
@@ -168,11 +176,20 @@ def train_one(recipe: Recipe, data: Data, idx: np.ndarray, cache: FeatureCache |
                 train_y.append(data.y[i])
                 train_groups.append(data.groups[i])
     y = np.asarray(train_y)
+    if raw and is_patch_model(recipe):   # clips shorter than a patch: padded with silence
+        train_frames = [_silence_padded(x) for x in train_frames]
     items = [normalizer.apply(x) for x in train_frames]
     val_items = [normalizer.apply(data.items[i]) for i in va]
     if recipe.model.arch in SKLEARN_ARCHS:
         model, chosen = _fit_sklearn(recipe, items, y, np.asarray(train_groups))
         return Trained(model, normalizer, {"epochs": {}, **chosen})
+    soft = None
+    if t.teacher:
+        if not is_patch_model(recipe) or t.balance:
+            raise ValueError("train.teacher: only patch models without train.balance")
+        from .distill import teacher_targets
+        raw = [patches(_silence_padded(x)) for x in train_frames]
+        soft = teacher_targets(t.teacher, raw, data.labels, _progress(report, "teacher"))
     if is_patch_model(recipe):
         items = _training_patches(recipe, items, y, n_classes)
         val_items = [patches(x) for x in val_items]
@@ -186,12 +203,45 @@ def train_one(recipe: Recipe, data: Data, idx: np.ndarray, cache: FeatureCache |
     input_dim = items[0].shape[-1]
     model = build(recipe.model.arch, input_dim, n_classes, **recipe.model.hparams)
     model.prepare(items)
+    if hasattr(model, "encode_items"):            # a frozen backbone: embed each patch once
+        items = model.encode_items(items, progress=_progress(report, "embed"))
+        val_items = model.encode_items(val_items)
     weight = class_weights(y, n_classes) if t.class_weighting else None
-    result = fit(model, items, y, val_items, data.y[va], t, data.labels, weight, report)
+    result = fit(model, items, y, val_items, data.y[va], t, data.labels, weight, report,
+                 soft=soft)
     return Trained(model, normalizer, {
         "best_val_ua": result.best_val_ua, "best_epoch": result.best_epoch,
         "epochs": result.epochs, "seconds_per_epoch": result.seconds_per_epoch,
         "train_clips": len(tr), "val_clips": len(va), "train_items": len(items)})
+
+
+def raw_input(arch: str) -> bool:
+    """Whether ``arch`` reads raw (unstandardized) features: a pretrained backbone."""
+    if arch in SKLEARN_ARCHS:
+        return False
+    from ..models import ARCHITECTURES
+    return bool(getattr(ARCHITECTURES.get(arch), "raw_input", False))
+
+
+def _silence_padded(frames: np.ndarray, rows: int = 96) -> np.ndarray:
+    """Log-mel frames of a clip shorter than a patch, followed by silent rows (the
+    log-mel floor, ``log(0.01)``) up to one patch, as a pretrained backbone would hear a
+    short sound in a quiet room."""
+    if len(frames) >= rows:
+        return frames
+    floor = np.full((rows - len(frames), frames.shape[1]), np.log(0.01), frames.dtype)
+    return np.concatenate([frames, floor])
+
+
+def _progress(report: Report | None, stage: str) -> Report | None:
+    """A ``(done, total)`` callback that reports every 500 items as a ``stage`` row."""
+    if report is None:
+        return None
+
+    def tick(done: int, total: int) -> None:
+        if done % 500 == 0 or done == total:
+            report({"stage": stage, "done": done, "total": total})
+    return tick
 
 
 def _training_patches(recipe: Recipe, items: list[np.ndarray], y: np.ndarray,

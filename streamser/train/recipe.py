@@ -43,6 +43,9 @@ class DataSpec(Strict):
     test_groups_k: int | None = Field(None, ge=2, description="Leave out the fixed test "
                                       "split (about 1/k of the groups; see splits."
                                       "is_test_group) for evaluation on unseen recordings.")
+    dev_groups_k: int | None = Field(None, ge=2, description="Also leave out the fixed dev "
+                                     "split (CRC32 residue 1 of k; splits.is_dev_group), "
+                                     "whose streams (mkstream --dev-k) choose thresholds.")
     group_norm: bool = Field(False, description="Standardize each clip with its own "
                              "group's (speaker's, baby's) feature statistics, taken over all "
                              "that group's clips without their labels (speaker "
@@ -88,6 +91,11 @@ class TrainSpec(Strict):
                         "this many random (cropped) clips joined end to end, each step "
                         "labelled with its own clip's class, so that the state learns to "
                         "switch at a change of class (1: one clip per sequence).")
+    teacher: str | None = Field(None, description="Distillation: a streaming checkpoint or "
+                                "bundled model with the same labels; its per-step "
+                                "posteriors on every training item are soft targets.")
+    distill: float = Field(0.5, ge=0, le=1, description="Weight of the teacher's soft "
+                           "targets in the loss (the labels get 1 - distill).")
 
 
 class CvSpec(Strict):

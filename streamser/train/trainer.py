@@ -51,30 +51,55 @@ def batches(n: int, size: int, rng: np.random.Generator | None) -> Iterator[np.n
         yield order[start:starts[i + 1] if i + 1 < len(starts) else n]
 
 
+def window(n: int, steps: int | None, rng: np.random.Generator) -> slice:
+    """A random window of ``steps`` of ``n`` steps (all of them when ``n <= steps``)."""
+    if not steps or n <= steps:
+        return slice(0, n)
+    start = int(rng.integers(0, n - steps + 1))
+    return slice(start, start + steps)
+
+
 def crop(item: np.ndarray, steps: int | None, rng: np.random.Generator) -> np.ndarray:
     """A random window of ``steps`` steps of a longer item (the item itself otherwise)."""
-    if not steps or len(item) <= steps:
-        return item
-    start = int(rng.integers(0, len(item) - steps + 1))
-    return item[start:start + steps]
+    w = window(len(item), steps, rng)
+    return item if w == slice(0, len(item)) else item[w]
 
 
-def _spliced(items: list[np.ndarray], targets: torch.Tensor, idx: np.ndarray, spec: TrainSpec,
-             rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+Soft = list[np.ndarray] | None
+
+
+def _cropped(items: list[np.ndarray], targets: torch.Tensor, idx: np.ndarray, soft: Soft,
+             spec: TrainSpec, rng: np.random.Generator
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The batch's items, each cropped, with their targets (and the same windows of their
+    soft targets)."""
+    wins = [window(len(items[i]), spec.crop, rng) for i in idx]
+    x, lengths = pad([items[i][w] for i, w in zip(idx, wins)])
+    s = pad([soft[i][w] for i, w in zip(idx, wins)])[0] if soft is not None else None
+    return x, lengths, targets[idx], s
+
+
+def _spliced(items: list[np.ndarray], targets: torch.Tensor, idx: np.ndarray, soft: Soft,
+             spec: TrainSpec, rng: np.random.Generator
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Each item of the batch followed by ``spec.splice - 1`` random others (all cropped),
-    with per-step targets ``(B, T)`` (each step its own clip's class)."""
-    seqs, labels = [], []
+    with per-step targets ``(B, T)`` (each step its own clip's class), and soft targets
+    cut the same way."""
+    seqs, labels, softs = [], [], []
     for i in idx:
         parts = [i, *rng.integers(len(items), size=spec.splice - 1)]
-        chunks = [crop(items[j], spec.crop, rng) for j in parts]
+        wins = [window(len(items[j]), spec.crop, rng) for j in parts]
+        chunks = [items[j][w] for j, w in zip(parts, wins)]
         seqs.append(np.concatenate(chunks))
         labels.append(np.concatenate([np.full(len(c), int(targets[j])) for c, j in
                                       zip(chunks, parts)]))
+        if soft is not None:
+            softs.append(np.concatenate([soft[j][w] for j, w in zip(parts, wins)]))
     x, lengths = pad(seqs)
     target = torch.zeros(x.shape[:2], dtype=torch.long)
     for b, lab in enumerate(labels):
         target[b, :len(lab)] = torch.from_numpy(lab)
-    return x, lengths, target
+    return x, lengths, target, (pad(softs)[0] if soft is not None else None)
 
 
 @torch.no_grad()
@@ -115,9 +140,15 @@ def spec_mask(x: torch.Tensor, spec: TrainSpec, rng: np.random.Generator) -> tor
 
 def fit(model: torch.nn.Module, items: list[np.ndarray], y: np.ndarray,
         val_items: list[np.ndarray], val_y: np.ndarray, spec: TrainSpec, labels: list[str],
-        class_weight: np.ndarray | None = None, report: Report | None = None) -> FitResult:
+        class_weight: np.ndarray | None = None, report: Report | None = None,
+        soft: Soft = None) -> FitResult:
     """Train ``model`` in place on ``items``/``y``; validate on ``val_items`` (may be empty:
-    then the main stage runs all its epochs and keeps the last weights)."""
+    then the main stage runs all its epochs and keeps the last weights). ``soft``: a
+    teacher's per-step posteriors ``(T_i, K)`` of each item (distillation: the loss mixes
+    them in with weight ``spec.distill``; the model's ``loss`` must take them)."""
+    if soft is not None and not getattr(model, "distillable", False):
+        raise ValueError(f"{getattr(model, 'arch', type(model).__name__)} does not learn from "
+                         "a teacher's soft targets")
     torch.manual_seed(spec.seed)
     rng = np.random.default_rng(spec.seed)
     weight = torch.tensor(class_weight, dtype=torch.float32) if class_weight is not None else None
@@ -136,13 +167,13 @@ def fit(model: torch.nn.Module, items: list[np.ndarray], y: np.ndarray,
             total, count = 0.0, 0
             for idx in batches(len(items), spec.batch, rng):
                 if main and spec.splice > 1 and getattr(model, "streaming", False):
-                    x, lengths, target = _spliced(items, targets, idx, spec, rng)
+                    x, lengths, target, soft_b = _spliced(items, targets, idx, soft, spec, rng)
                 else:
-                    x, lengths = pad([crop(items[i], spec.crop, rng) for i in idx])
-                    target = targets[idx]
+                    x, lengths, target, soft_b = _cropped(items, targets, idx, soft, spec, rng)
                 if spec.masks:
                     x = spec_mask(x, spec, rng)
-                loss = model.loss(x, lengths, target, weight, stage=stage)
+                kd = {} if soft_b is None else {"soft": soft_b, "distill": spec.distill}
+                loss = model.loss(x, lengths, target, weight, stage=stage, **kd)
                 opt.zero_grad()
                 loss.backward()
                 if spec.grad_clip:

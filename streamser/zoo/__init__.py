@@ -1,5 +1,8 @@
 """The models that ship inside the package: a checkpoint ``NAME.pt`` and its metadata
-``NAME.json`` (written by :func:`streamser.train.checkpoint.save`) per model.
+``NAME.json`` (written by :func:`streamser.train.checkpoint.save`) per model, and
+pretrained models from elsewhere (YAMNet) that ship as runtime builds only, with a
+``NAME.json`` naming their origin and license (``format: streamser-bundled/1``; licenses
+and notices in ``NOTICE``).
 
 Listing them needs no torch: everything ``streamser models`` shows is in the JSON.
 Each model's ``training.recipe`` names the recipe in ``configs/train/`` that rebuilds it.
@@ -13,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 ZOO = Path(__file__).parent
+
+#: Builds of a bundled model the runtime can load, in order of preference.
+BUILDS = (".int8.tflite", ".int8.onnx", ".onnx", ".tflite", ".pt")
 
 
 @dataclass
@@ -28,14 +34,23 @@ class BundledModel:
                 "size_bytes": m.get("size_bytes"), "parameters": m.get("parameters"),
                 "frontend": m.get("frontend"), "recipe": t.get("recipe_file"),
                 "sets": list(t.get("sets") or []),
-                "figures": m.get("figures", {}), "cv": t.get("cv")}
+                "figures": m.get("figures", {}), "cv": t.get("cv"),
+                "origin": m.get("origin"), "license": m.get("license"),
+                "builds": [b for b in BUILDS if (ZOO / f"{self.name}{b}").is_file()]}
 
     def summary(self) -> str:
         d = self.to_dict()
         feats = "+".join(f["plugin"].split(".")[-1] for f in d["frontend"]["features"])
+        labels = d["labels"]
+        sep = "; " if any("," in label for label in labels) else ", "
+        shown = sep.join(labels if len(labels) <= 12 else labels[:8] + ["..."])
         lines = [f"{self.name}: {d['task']} ({d['arch']}, {d['parameters']:,} parameters, "
                  f"{d['size_bytes'] / 1024:.0f} KiB, front-end {feats})",
-                 f"  labels: {', '.join(d['labels'])}"]
+                 f"  labels ({len(labels)}): {shown}",
+                 f"  builds: {', '.join(d['builds'])}"]
+        if d["origin"]:
+            lines.append(f"  origin: {d['origin']}")
+            lines.append(f"  license: {d['license']} (see {ZOO / 'NOTICE'})")
         if d["recipe"]:
             cv_flag = " --cv" if d["cv"] else ""
             sets = "".join(f" --set {shlex.quote(s)}" for s in d["sets"])
@@ -58,14 +73,16 @@ def bundled() -> list[BundledModel]:
     """Every model shipped in this package, by name."""
     out = []
     for meta_file in sorted(ZOO.glob("*.json")):
-        pt = meta_file.with_suffix(".pt")
-        if pt.is_file():
-            out.append(BundledModel(meta_file.stem, pt, json.loads(meta_file.read_text())))
+        builds = [ZOO / f"{meta_file.stem}{b}" for b in BUILDS]
+        path = next((p for p in builds[::-1] if p.is_file()), None)   # the .pt first
+        if path is not None:
+            out.append(BundledModel(meta_file.stem, path, json.loads(meta_file.read_text())))
     return out
 
 
 def resolve(model: str) -> Path:
-    """A checkpoint path as given, or the path of the bundled model of that name."""
+    """A checkpoint path as given, or the path of the bundled model of that name (its
+    checkpoint; for a model shipped without one, its preferred runtime build)."""
     path = Path(model)
     if path.is_file():
         return path
@@ -74,10 +91,6 @@ def resolve(model: str) -> Path:
         return names[model]
     raise KeyError(f"{model}: no such checkpoint file or bundled model "
                    f"(bundled: {', '.join(names) or 'none'})")
-
-
-#: Builds of a bundled model the runtime can load, in order of preference.
-BUILDS = (".int8.tflite", ".int8.onnx", ".onnx", ".tflite", ".pt")
 
 
 def artifact(model: str, build: str | None = None) -> Path:
