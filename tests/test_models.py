@@ -150,7 +150,7 @@ def test_build_rejects_unknown_arch_and_hparams() -> None:
     with pytest.raises(ValueError, match="unknown hyper-parameter"):
         build("agate_lstm", 3, 2, colour=1)
     assert set(ARCHITECTURES) == {"agate_lstm", "lstm", "gru", "bilstm_att", "dblmm",
-                                  "blstm_ctc", "vggish_lstm", "sae_blstm"}
+                                  "blstm_ctc", "vggish_lstm", "sae_blstm", "yamnet_lstm"}
 
 
 def test_spliced_training_learns_to_switch_class_within_a_stream() -> None:
