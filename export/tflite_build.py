@@ -90,6 +90,10 @@ def with_metadata(model: bytes, contract: dict[str, Any]) -> bytes:
     from ai_edge_litert.tools import flatbuffer_utils
 
     obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
+    for buffer in obj.buffers:        # large models keep weights after the flatbuffer
+        if getattr(buffer, "offset", 0) > 1:
+            buffer.data = np.frombuffer(model, np.uint8, buffer.size, buffer.offset)
+            buffer.offset, buffer.size = 0, 0
     for graph in obj.subgraphs:
         for i, tensor in enumerate(graph.tensors):
             tensor.name = f"t{i}"

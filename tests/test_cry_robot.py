@@ -55,6 +55,27 @@ def test_cry_robot_on_unseen_real_recordings(tmp_path: Path) -> None:
     assert s["latency_median_s"] <= 1.0
 
 
+def test_cry_robot_confirms_a_real_cry_within_a_second(tmp_path: Path) -> None:
+    """Speech (emodb, 16 kHz), then a real cry (ESC-50): no cry during the speech, and
+    cry_start is emitted at most 1.0 s of stream time after the cry began."""
+    import soundfile as sf
+
+    from streamser.train.data import load_audio
+
+    speech = load_audio(data_file("emodb/03a01Nc.flac"), 16000)
+    cry = load_audio(data_file("babycry_esc/crying/1-187207-A.flac"), 16000)
+    onset = len(speech) / 16000
+    stream = tmp_path / "speech_then_cry.flac"
+    sf.write(stream, np.concatenate([speech, cry]), 16000)
+    events = tmp_path / "events.jsonl"
+    r = cli("run", CONFIG, "--input", str(stream), "--events", str(events), "-q", timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    starts = [e for e in _events(events) if e["event"] == "cry_start"]
+    assert starts, "the cry was not detected"
+    assert starts[0]["t"] >= onset - 0.5, f"a cry_start during the speech: {starts[0]}"
+    assert starts[0]["emitted_at"] - onset <= 1.0, starts[0]
+
+
 def test_cry_robot_on_a_synthetic_cry_scene(tmp_path: Path) -> None:
     from streamser.dsp.cryscene import CryScene, cry_scene_truth
 
@@ -116,7 +137,7 @@ def test_robot_front_end_here_inference_there_over_tcp(tmp_path: Path) -> None:
     inputs = {n: nodes[n]["input"] for n in server}
     linked = [n for n in server                          # their producers run on the robot
               if {*([inputs[n]] if isinstance(inputs[n], str) else inputs[n])} & {*robot}]
-    assert "needgate" in linked and "detect_a" in linked
+    assert "needgate" in linked and "detect" in linked
     for name in linked:
         nodes[name]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"
     config = tmp_path / "split.yaml"

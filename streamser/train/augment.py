@@ -162,3 +162,19 @@ def augment(audio: np.ndarray, rate: int, spec: AugmentSpec, rng: np.random.Gene
     if rng.random() < spec.bandlimit_prob:
         x = bandlimit(x, rate)
     return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+def room_tone(rng: np.random.Generator, rate: int = 16000,
+              seconds: tuple[float, float] = (2.0, 8.0),
+              dbfs: tuple[float, float] = (-90.0, -40.0)) -> np.ndarray:
+    """A quiet room as a microphone hears it: digital silence (one in ten), else white,
+    pink (1/f) or brown (1/f^2) noise at a random RMS level in ``dbfs``."""
+    n = int(rng.uniform(*seconds) * rate)
+    if rng.random() < 0.1:
+        return np.zeros(n, np.float32)
+    colour = rng.integers(3)                     # 0 white, 1 pink, 2 brown
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    f = np.maximum(np.fft.rfftfreq(n, 1 / rate), 20.0)
+    x = np.fft.irfft(spectrum / f ** (colour / 2), n)
+    x *= 10 ** (rng.uniform(*dbfs) / 20) / (np.sqrt(np.mean(x ** 2)) + 1e-12)
+    return x.astype(np.float32)

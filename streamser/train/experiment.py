@@ -175,6 +175,14 @@ def train_one(recipe: Recipe, data: Data, idx: np.ndarray, cache: FeatureCache |
                 train_frames.append(frames)
                 train_y.append(data.y[i])
                 train_groups.append(data.groups[i])
+    if t.quiet:
+        from .augment import room_tone
+        rng = np.random.default_rng(t.seed)
+        label = data.labels.index(t.quiet_label)
+        for _ in range(t.quiet):
+            train_frames.append(data.frontend.frames(room_tone(rng, data.frontend.rate))[0])
+            train_y.append(label)
+            train_groups.append("quiet")
     y = np.asarray(train_y)
     if raw and is_patch_model(recipe):   # clips shorter than a patch: padded with silence
         train_frames = [_silence_padded(x) for x in train_frames]

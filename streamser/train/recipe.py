@@ -91,6 +91,12 @@ class TrainSpec(Strict):
                         "this many random (cropped) clips joined end to end, each step "
                         "labelled with its own clip's class, so that the state learns to "
                         "switch at a change of class (1: one clip per sequence).")
+    quiet: int = Field(0, ge=0, le=100_000, description="Add this many synthetic "
+                       "quiet-room items (digital silence, or white, pink or brown noise "
+                       "at -90 to -40 dBFS, 2-8 s) to the training set as quiet_label: "
+                       "what a microphone hears most of the time, which no recording "
+                       "holds.")
+    quiet_label: str = Field("other", description="Class of the quiet items.")
     teacher: str | None = Field(None, description="Distillation: a streaming checkpoint or "
                                 "bundled model with the same labels; its per-step "
                                 "posteriors on every training item are soft targets.")
