@@ -13,6 +13,7 @@ import click
 
 from . import __version__
 from .executors import EXECUTORS, Control, NodeFailed, run
+from .executors.common import DRAIN_SECONDS
 from .graph import Graph, GraphError, load_graph
 from .registry import PluginError, available, load
 
@@ -34,12 +35,18 @@ def _load(config: str, sets: tuple[str, ...] = (), input: str | None = None,
         sys.exit(EXIT_INVALID)
 
 
-def _install_signals(control: Control) -> None:
-    """SIGINT/SIGTERM: first stops gracefully (drain and flush), a second aborts."""
+def _install_signals() -> Control:
+    """SIGINT/SIGTERM: first stops gracefully (drain and flush), a second aborts. Installed
+    first thing, so that a stop while the graph loads (imports, models) exits 0 at once."""
+    control = Control()
+
     def handler(signum: int, _frame: Any) -> None:
+        if not control.started:
+            raise SystemExit(0)
         control.request_stop()
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+    return control
 
 
 def _finish(metrics: dict[str, dict[str, Any]], metrics_file: str | None, quiet: bool) -> None:
@@ -69,10 +76,9 @@ def _show_progress(control: Control, done: threading.Event) -> None:
                 bar.update(tasks[name], completed=pos)
 
 
-def _run(graph: Graph, executor: str, transport: str, names: list[str] | None,
-         metrics_file: str | None, quiet: bool) -> None:
-    control = Control()
-    _install_signals(control)
+def _run(control: Control, graph: Graph, executor: str, transport: str,
+         names: list[str] | None, metrics_file: str | None, quiet: bool) -> None:
+    control.started = True
     done = threading.Event()
     if not quiet and sys.stderr.isatty() and (executor != "processes" or names):
         threading.Thread(target=_show_progress, args=(control, done), daemon=True).start()
@@ -122,8 +128,9 @@ def run_cmd(config: str, executor: str, transport: str, sets: tuple[str, ...],
             input_: str | None, events: str | None, realtime: bool, metrics_file: str | None,
             quiet: bool) -> None:
     """Validate CONFIG, then run it until its sources end or Ctrl-C / SIGTERM."""
+    control = _install_signals()
     graph = _load(config, sets, input_, events, realtime)
-    _run(graph, executor, transport, None, metrics_file, quiet)
+    _run(control, graph, executor, transport, None, metrics_file, quiet)
 
 
 @main.command("node")
@@ -138,29 +145,27 @@ def run_cmd(config: str, executor: str, transport: str, sets: tuple[str, ...],
 def node_cmd(config: str, only: str, sets: tuple[str, ...], metrics_file: str | None,
              quiet: bool, parent: int | None) -> None:
     """Run part of a graph (NAMES) in this process, connected to the rest over tcp/ipc."""
+    if parent:
+        _die_with_parent(parent)
+    control = _install_signals()
     graph = _load(config, sets)
     names = [n.strip() for n in only.split(",") if n.strip()]
     unknown = [n for n in names if n not in graph.nodes]
     if unknown or not names:
         fail(f"--only: no node named {', '.join(unknown) or '(empty)'} in {config} "
              f"(nodes: {', '.join(graph.nodes)})", EXIT_INVALID)
-    if parent:
-        _die_with_parent(parent)
-    _run(graph, "threads", "ipc", names, metrics_file, quiet)
+    _run(control, graph, "threads", "ipc", names, metrics_file, quiet)
 
 
 def _die_with_parent(parent: int) -> None:
-    if sys.platform.startswith("linux"):
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
+    """A child of the processes executor stops when its parent dies, however it dies
+    (PR_SET_PDEATHSIG is also set before exec); if the drain takes too long, it exits."""
     def watch() -> None:
-        while True:
-            if os.getppid() != parent:
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
+        while os.getppid() == parent:
             threading.Event().wait(0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+        threading.Event().wait(DRAIN_SECONDS + 1.0)
+        os._exit(0)
     threading.Thread(target=watch, daemon=True).start()
 
 

@@ -21,7 +21,11 @@ GRAPH_KEYS = {"name": "graph name", "description": "free text", "nodes": "the no
               "queue": "high-water mark, frames per socket", "max_frame_bytes": "payload limit",
               "curve": "CurveZMQ secret key file for tcp links",
               "pin_threads": "run a partition's node threads on one core (default true)"}
-NODE_KEYS = ("plugin", "input", "params", "endpoint")
+NODE_KEYS = ("plugin", "input", "params", "endpoint", "on_error")
+ON_ERROR = ("stop", "drop")
+#: Upper bounds of the graph's sizes: frames per socket queue, bytes per frame payload.
+MAX_QUEUE = 100_000
+MAX_FRAME_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,9 @@ class NodeSpec:
     inputs: tuple[str, ...] = ()
     endpoint: str | None = None
     out_kinds: frozenset[str] = frozenset()
+    #: When ``process`` raises: stop the run, or drop the frame (None: drop for frames
+    #: from another process or host, stop for frames from this one).
+    on_error: str | None = None
 
     @property
     def is_source(self) -> bool:
@@ -173,12 +180,12 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
 
 def _settings(raw: dict[str, Any], line: Any, file: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, lo in (("queue", 1), ("max_frame_bytes", 1024)):
+    for key, lo, hi in (("queue", 1, MAX_QUEUE), ("max_frame_bytes", 1024, MAX_FRAME_BYTES)):
         if key in raw:
             value = raw[key]
-            if type(value) is not int or value < lo:
-                raise GraphError(file, [Problem(line(key), f"must be an integer >= {lo}",
-                                                field=key)])
+            if type(value) is not int or not lo <= value <= hi:
+                raise GraphError(file, [Problem(line(key), f"must be an integer from {lo} "
+                                                f"to {hi}", field=key)])
             out[key] = value
     if raw.get("curve") is not None:
         out["curve"] = str(raw["curve"])
@@ -263,6 +270,11 @@ def _node(name: str, body: Any, line: Any
                                      in ("tcp", "ipc", "inproc") and "://" in endpoint):
         problems.append(Problem(line(*where, "endpoint"), "must be tcp://HOST:PORT, "
                                 "ipc://PATH or inproc://NAME", name, "endpoint"))
+    on_error = body.get("on_error")
+    if on_error is not None and on_error not in ON_ERROR:
+        problems.append(Problem(line(*where, "on_error"), f"must be one of "
+                                f"{', '.join(ON_ERROR)}", name, "on_error"))
+        on_error = None
     plugin = body.get("plugin")
     if not isinstance(plugin, str) or not plugin:
         problems.append(Problem(line(*where), "missing 'plugin'", name, "plugin"))
@@ -287,7 +299,7 @@ def _node(name: str, body: Any, line: Any
                                     f"{err['msg']}{got}", name, f"params.{key}"))
         return None, inputs, problems
     spec = NodeSpec(name=name, plugin=plugin, cls=cls, params=params, inputs=inputs,
-                    endpoint=endpoint)
+                    endpoint=endpoint, on_error=on_error)
     return spec, inputs, problems
 
 

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from .frames import ANY, Frame
+from .ports import KIND_PORTS, Port
 
 
 class Params(BaseModel):
@@ -40,6 +41,13 @@ class Node:
     def output_kinds(cls, params: Params, input_kinds: frozenset[str]) -> frozenset[str]:
         """Kinds emitted given the params and the kinds arriving (override if they vary)."""
         return frozenset(cls.outputs)
+
+    def port(self, kind: str) -> Port | None:
+        """The contract a frame of ``kind`` must meet to reach :meth:`process` (checked by
+        the executor after :meth:`start`; None: not accepted). Override to narrow it."""
+        if kind not in self.inputs and ANY not in self.inputs:
+            return None
+        return KIND_PORTS.get(kind)
 
     def start(self) -> None:
         """Acquire resources (files, devices, models). Called once before any frame."""

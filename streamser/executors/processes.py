@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,13 @@ def run_processes(graph: Graph, control: Control, transport: str = "ipc"
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name in graph.nodes:
+            if control.stop.is_set():  # stopped while starting: start no more
+                break
             cmd = [sys.executable, "-m", "streamser", "node", str(config), "--only", name,
                    "--metrics", str(rundir / f"{name}.metrics.json"), "--quiet",
                    "--parent", str(os.getpid())]
-            procs[name] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+            procs[name] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=_child_env(),
+                                           preexec_fn=partial(_die_with_parent, os.getpid()))
         failed = _wait(procs, control)
         if failed:
             raise NodeFailed(failed, f"its process exited with code {procs[failed].returncode}")
@@ -65,12 +69,31 @@ def run_processes(graph: Graph, control: Control, transport: str = "ipc"
         shutil.rmtree(rundir, ignore_errors=True)
 
 
+def _die_with_parent(parent: int) -> None:
+    """In the child between fork and exec: SIGTERM when the parent dies (Linux), and exit
+    now if it already has."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def _child_env() -> dict[str, str]:
+    """The parent's environment with PYTHONSAFEPATH: ``python -m`` would otherwise put the
+    working directory first on a child's ``sys.path``, so that a stray module there (a
+    ``click.py``, say) would be imported instead of the library."""
+    return {**os.environ, "PYTHONSAFEPATH": "1"}
+
+
 def _wait(procs: dict[str, subprocess.Popen[bytes]], control: Control) -> str | None:
-    """Wait for every child; on stop, SIGTERM them and SIGKILL what outlives the drain."""
+    """Wait for every child; on stop, SIGTERM them and SIGKILL what outlives the drain.
+    A child that exits non-zero before any stop is the failure reported; after a stop
+    (requested, or after a failure), children killed at the deadline are not."""
     deadline = None
     failed = None
     while [p.poll() for p in procs.values()].count(None):  # poll every child, each round
-        if failed is None:
+        if failed is None and deadline is None:
             failed = next((n for n, p in procs.items()
                            if p.returncode not in (None, 0)), None)
             if failed is not None:
