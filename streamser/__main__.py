@@ -1,3 +1,19 @@
-from .cli import main
+"""``python -m streamser`` and the ``streamser`` command: a stop signal that arrives while
+the command is still importing exits 0 at once (the CLI installs its own handlers later)."""
+import signal
+import sys
 
-main()
+
+def _early_stop(signum: int, _frame: object) -> None:
+    sys.exit(0)
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, _early_stop)
+    signal.signal(signal.SIGTERM, _early_stop)
+    from .cli import main as cli_main
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()
