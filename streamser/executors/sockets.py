@@ -329,7 +329,7 @@ class _NodeThread(threading.Thread):
                 if got is not None:
                     sender, item = got
                     if isinstance(item, Frame):
-                        if inbox is None and (sender is None or sender in w.producers):
+                        if inbox is None and sender in w.producers:
                             self.metrics.frames_in += 1
                             batch.append(item)
                             remote = remote or sender not in w.local_producers
