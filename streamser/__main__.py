@@ -1,11 +1,11 @@
 """``python -m streamser`` and the ``streamser`` command: a stop signal that arrives while
 the command is still importing exits 0 at once (the CLI installs its own handlers later)."""
+import os
 import signal
-import sys
 
 
 def _early_stop(signum: int, _frame: object) -> None:
-    sys.exit(0)
+    os._exit(0)  # nothing to flush yet; skip the interpreter's teardown
 
 
 def main() -> None:

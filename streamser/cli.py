@@ -52,8 +52,8 @@ def _install_signals() -> Control:
     control = Control()
 
     def handler(signum: int, _frame: Any) -> None:
-        if not control.started:
-            raise SystemExit(0)
+        if not control.started:  # still loading: nothing to drain or flush
+            _exit_now(0)
         control.request_stop()
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
@@ -88,7 +88,10 @@ def _show_progress(control: Control, done: threading.Event) -> None:
 
 
 def _run(control: Control, graph: Graph, executor: str, transport: str,
-         names: list[str] | None, metrics_file: str | None, quiet: bool) -> None:
+         names: list[str] | None, metrics_file: str | None, quiet: bool,
+         child: bool = False) -> None:
+    """Run and exit. A child of the processes executor (``child``) leaves its error in
+    METRICS.error for the parent, which reports it as the run's one line."""
     control.started = True
     done = threading.Event()
     if not quiet and sys.stderr.isatty() and (executor != "processes" or names):
@@ -100,7 +103,11 @@ def _run(control: Control, graph: Graph, executor: str, transport: str,
             from .executors.sockets import run_partition
             metrics = run_partition(graph, names, control)
     except (NodeFailed, OSError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        if child and metrics_file:
+            text = exc.text if isinstance(exc, NodeFailed) else str(exc)
+            Path(metrics_file + ".error").write_text(text)
+        else:
+            click.echo(f"error: {exc}", err=True)
         _exit_now(EXIT_FAILED)
     finally:
         done.set()
@@ -167,7 +174,7 @@ def node_cmd(config: str, only: str, sets: tuple[str, ...], metrics_file: str | 
     if unknown or not names:
         fail(f"--only: no node named {', '.join(unknown) or '(empty)'} in {config} "
              f"(nodes: {', '.join(graph.nodes)})", EXIT_INVALID)
-    _run(control, graph, "threads", "ipc", names, metrics_file, quiet)
+    _run(control, graph, "threads", "ipc", names, metrics_file, quiet, child=bool(parent))
 
 
 def _die_with_parent(parent: int) -> None:

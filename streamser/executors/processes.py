@@ -35,6 +35,7 @@ def run_processes(graph: Graph, control: Control, transport: str = "ipc"
                   ) -> dict[str, dict[str, Any]]:
     if transport not in TRANSPORTS:
         raise ValueError(f"transport must be one of {TRANSPORTS}")
+    _check_binds(graph)
     rundir = Path(tempfile.mkdtemp(prefix="streamser-"))
     raw = json.loads(graph.to_json())
     for name, body in raw["nodes"].items():
@@ -55,7 +56,9 @@ def run_processes(graph: Graph, control: Control, transport: str = "ipc"
                                            preexec_fn=partial(_die_with_parent, os.getpid()))
         failed = _wait(procs, control)
         if failed:
-            raise NodeFailed(failed, f"its process exited with code {procs[failed].returncode}")
+            error = rundir / f"{failed}.metrics.json.error"
+            raise NodeFailed(failed, error.read_text() if error.exists() else
+                             f"its process exited with code {procs[failed].returncode}")
         metrics = {}
         for name in graph.nodes:
             path = rundir / f"{name}.metrics.json"
@@ -84,6 +87,21 @@ def _child_env() -> dict[str, str]:
     working directory first on a child's ``sys.path``, so that a stray module there (a
     ``click.py``, say) would be imported instead of the library."""
     return {**os.environ, "PYTHONSAFEPATH": "1"}
+
+
+def _check_binds(graph: Graph) -> None:
+    """Fail at once, before any child starts, when a tcp endpoint of the graph is taken."""
+    for name, spec in graph.nodes.items():
+        endpoint = spec.endpoint or ""
+        if not endpoint.startswith("tcp://") or not spec.inputs:
+            continue
+        host, _, port = endpoint[len("tcp://"):].rpartition(":")
+        try:
+            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+                s.bind((host.strip("[]"), int(port)))
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise NodeFailed(name, f"cannot bind {endpoint}: {why}") from None
 
 
 def _wait(procs: dict[str, subprocess.Popen[bytes]], control: Control) -> str | None:

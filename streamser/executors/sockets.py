@@ -170,7 +170,8 @@ class _NodeThread(threading.Thread):
                 try:
                     sock.bind(endpoint)
                 except zmq.ZMQError as exc:
-                    raise RuntimeError(f"cannot bind {endpoint}: {exc}") from None
+                    raise RuntimeError(f"cannot bind {endpoint}: "
+                                       f"{zmq.strerror(exc.errno)}") from None
 
     def _await_consumers(self) -> None:
         """Keep the links to other processes open until each consumer hangs up.
