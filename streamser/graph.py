@@ -14,13 +14,15 @@ from pydantic import ValidationError
 from .frames import ANY
 from .node import Node, Params, Source
 from .registry import PluginError, load
+from .streams import IDLE_SECONDS, MAX_STREAMS
 from .wire import DEFAULT_MAX_PAYLOAD_BYTES
 from .yamlfile import YamlError, load_with_lines
 
 GRAPH_KEYS = {"name": "graph name", "description": "free text", "nodes": "the nodes",
               "queue": "high-water mark, frames per socket", "max_frame_bytes": "payload limit",
               "curve": "CurveZMQ secret key file for tcp links",
-              "pin_threads": "run a partition's node threads on one core (default true)"}
+              "pin_threads": "run a partition's node threads on one core (default true)",
+              "streams": "per-stream state bounds: {idle: seconds or null, max: count}"}
 NODE_KEYS = ("plugin", "input", "params", "endpoint", "on_error")
 ON_ERROR = ("stop", "drop")
 #: Upper bounds of the graph's sizes: frames per socket queue, bytes per frame payload.
@@ -67,13 +69,17 @@ class NodeSpec:
     #: When ``process`` raises: stop the run, or drop the frame (None: drop for frames
     #: from another process or host, stop for frames from this one).
     on_error: str | None = None
+    #: Idle seconds and count bounding each node's per-stream state (graph ``streams``).
+    stream_limits: tuple[float | None, int] = (IDLE_SECONDS, MAX_STREAMS)
 
     @property
     def is_source(self) -> bool:
         return issubclass(self.cls, Source)
 
     def build(self) -> Node:
-        return self.cls(self.params, self.name)
+        node = self.cls(self.params, self.name)
+        node.stream_limits = self.stream_limits
+        return node
 
 
 @dataclass
@@ -174,6 +180,9 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
         raise GraphError(file, problems)
     consumers = {n: [c for c in order if n in specs[c].inputs] for n in order}
     settings = _settings(raw, line, file)
+    limits = settings.pop("stream_limits", None)
+    for spec in specs.values():
+        spec.stream_limits = limits or spec.stream_limits
     return Graph(name=str(raw.get("name", Path(file).stem)), nodes={n: specs[n] for n in order},
                  raw=raw, file=file, consumers=consumers, **settings)
 
@@ -189,12 +198,30 @@ def _settings(raw: dict[str, Any], line: Any, file: str) -> dict[str, Any]:
             out[key] = value
     if raw.get("curve") is not None:
         out["curve"] = str(raw["curve"])
+    if "streams" in raw:
+        out["stream_limits"] = _stream_limits(raw["streams"], line, file)
     if "pin_threads" in raw:
         if not isinstance(raw["pin_threads"], bool):
             raise GraphError(file, [Problem(line("pin_threads"), "must be true or false",
                                             field="pin_threads")])
         out["pin_threads"] = raw["pin_threads"]
     return out
+
+
+def _stream_limits(value: Any, line: Any, file: str) -> tuple[float | None, int]:
+    """``streams: {idle: SECONDS or null, max: N}`` -> (idle, max), bounds checked."""
+    problem = Problem(line("streams"), "must be {idle: seconds (1 to 86400) or null, max: "
+                      "streams (1 to 1000000)}", field="streams")
+    if not isinstance(value, dict) or set(value) - {"idle", "max"}:
+        raise GraphError(file, [problem])
+    idle = value.get("idle", IDLE_SECONDS)
+    cap = value.get("max", MAX_STREAMS)
+    if idle is not None and (isinstance(idle, bool) or not isinstance(idle, (int, float))
+                             or not 1 <= idle <= 86400):
+        raise GraphError(file, [problem])
+    if type(cap) is not int or not 1 <= cap <= 1_000_000:
+        raise GraphError(file, [problem])
+    return (None if idle is None else float(idle), cap)
 
 
 def _parse_value(text: str) -> Any:

@@ -18,6 +18,7 @@ class NodeMetrics:
     dropped: int = 0    # frames a live node could not hand to a full queue
     rejected: int = 0   # malformed, oversized or off-contract messages received
     errors: int = 0     # frames dropped because the node raised on them (on_error: drop)
+    expired: int = 0    # streams whose state was forgotten (idle, or over the cap)
     calls: int = 0
     total_ns: int = 0   # wall time inside the node
     cpu_ns: int = 0     # CPU time of the calling thread inside the node
@@ -42,7 +43,7 @@ class NodeMetrics:
             if self._sample else 0.0
         return {"frames_in": self.frames_in, "frames_out": self.frames_out,
                 "dropped": self.dropped, "rejected": self.rejected,
-                "errors": self.errors,
+                "errors": self.errors, "expired": self.expired,
                 "mean_us": round(self.total_ns / self.calls / 1e3, 3) if self.calls else 0.0,
                 "p99_us": round(p99, 3), "wall_s": round(self.total_ns / 1e9, 6),
                 "cpu_s": round(self.cpu_ns / 1e9, 6)}

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from streamser.frames import Frame
 from streamser.node import Node, Params
+from streamser.streams import StreamStates
 from streamser.ports import Port
 
 from .backends import Backend, open_backend
@@ -57,7 +58,7 @@ class Infer(Node):
         self.backend: Backend = open_backend(path, self.params.backend,
                                              self.params.threads)
         self.contract = self.backend.contract
-        self._streams: dict[str, _Stream] = {}
+        self._streams: StreamStates[_Stream] = self.stream_states()
 
     def _stream(self, frame: Frame) -> _Stream:
         st = self._streams.get(frame.stream)

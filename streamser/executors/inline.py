@@ -15,6 +15,7 @@ from ..frames import Frame
 from ..graph import Graph
 from ..metrics import NodeMetrics
 from ..node import Node, Source
+from ..streams import expired_count
 from .common import Control, Guarded, NodeFailed, Pacer, is_paced, next_frame
 
 
@@ -83,6 +84,7 @@ def run_inline(graph: Graph, control: Control) -> dict[str, dict[str, Any]]:
         raise NodeFailed(current, exc) from exc
     finally:
         for name, node in nodes.items():
+            metrics[name].expired = expired_count(node)
             try:
                 node.stop()
             except Exception:  # a failing stop must not hide the original error

@@ -27,6 +27,7 @@ from ..graph import Graph
 from ..metrics import NodeMetrics
 from ..node import Node, Source
 from ..security import Curve
+from ..streams import expired_count
 from ..wire import (Epoch, EndOfStream, Mark, WireError, decode_from, encode, encode_eos,
                     encode_mark)
 from .common import (DRAIN_SECONDS, Control, Guarded, NodeFailed, Pacer, is_live, is_paced,
@@ -380,6 +381,7 @@ class _NodeThread(threading.Thread):
         except BaseException as exc:  # reported by the partition, which stops the run
             self.error = exc
         finally:
+            self.metrics.expired = expired_count(self.node)
             try:
                 self.node.stop()
             except Exception as exc:
