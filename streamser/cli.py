@@ -13,11 +13,13 @@ import click
 
 from . import __version__
 from .executors import EXECUTORS, Control, NodeFailed, run
-from .executors.common import DRAIN_SECONDS
+from .executors.common import DRAIN_SECONDS, SourceError
 from .graph import Graph, GraphError, load_graph
 from .registry import PluginError, available, load
 
 EXIT_FAILED, EXIT_INVALID = 1, 2
+#: A child of the processes executor whose source failed to read, after draining.
+EXIT_SOURCE_ERROR = 3
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
@@ -108,7 +110,8 @@ def _run(control: Control, graph: Graph, executor: str, transport: str,
             Path(metrics_file + ".error").write_text(text)
         else:
             click.echo(f"error: {exc}", err=True)
-        _exit_now(EXIT_FAILED)
+        _exit_now(EXIT_SOURCE_ERROR if child and isinstance(exc, SourceError)
+                  else EXIT_FAILED)
     finally:
         done.set()
     _finish(metrics, metrics_file, quiet)

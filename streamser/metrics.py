@@ -19,6 +19,7 @@ class NodeMetrics:
     rejected: int = 0   # malformed, oversized or off-contract messages received
     errors: int = 0     # frames dropped because the node raised on them (on_error: drop)
     expired: int = 0    # streams whose state was forgotten (idle, or over the cap)
+    replaced: int = 0   # non-finite samples a source produced, replaced by 0
     calls: int = 0
     total_ns: int = 0   # wall time inside the node
     cpu_ns: int = 0     # CPU time of the calling thread inside the node
@@ -44,6 +45,7 @@ class NodeMetrics:
         return {"frames_in": self.frames_in, "frames_out": self.frames_out,
                 "dropped": self.dropped, "rejected": self.rejected,
                 "errors": self.errors, "expired": self.expired,
+                "replaced": self.replaced,
                 "mean_us": round(self.total_ns / self.calls / 1e3, 3) if self.calls else 0.0,
                 "p99_us": round(p99, 3), "wall_s": round(self.total_ns / 1e9, 6),
                 "cpu_s": round(self.cpu_ns / 1e9, 6)}

@@ -12,6 +12,7 @@ import soundfile as sf
 from conftest import cli
 
 from streamser.executors import run
+from streamser.executors.common import SourceError
 from streamser.graph import GraphError, build_graph, load_graph
 
 
@@ -81,3 +82,71 @@ def test_on_error_drop_keeps_running_and_counts(tmp_path, cry_clip) -> None:
         assert metrics["gain"]["errors"] == 1
         assert metrics["out"]["frames_in"] == metrics["src"]["frames_out"] - 1
         assert len(np.load(out)) == sf.info(str(cry_clip)).frames - 1000  # the 2nd frame
+
+
+def test_non_finite_samples_are_replaced_at_the_source(tmp_path) -> None:
+    x = np.zeros(4000, np.float32)
+    x[[10, 2000, 3999]] = [np.nan, np.inf, -np.inf]
+    wav = tmp_path / "nan.wav"
+    sf.write(wav, x, 16000, subtype="FLOAT")
+    out = tmp_path / "o.jsonl"
+    graph = build_graph({"name": "g", "nodes": {
+        "src": {"plugin": "source.file", "params": {"path": str(wav), "block": 1000}},
+        "gain": {"plugin": "filter.gain", "input": "src"},
+        "out": {"plugin": "sink.jsonl", "input": "gain", "params": {"path": str(out)}}}})
+    for executor in ("inline", "threads"):
+        metrics = run(graph, executor)
+        assert metrics["src"]["replaced"] == 3
+
+        def strict(value: str) -> None:
+            raise AssertionError(f"non-standard JSON constant {value}")
+        rows = [json.loads(line, parse_constant=strict) for line in out.read_text().splitlines()]
+        assert np.isfinite(np.concatenate([r["data"] for r in rows])).all()
+
+
+def test_event_lines_are_strict_json_and_whole(tmp_path) -> None:
+    from streamser.jsonlines import LineWriter, strict_dumps
+
+    assert strict_dumps({"score": float("nan"), "x": [float("inf"), 1.5]}) == \
+        '{"score": null, "x": [null, 1.5]}'
+    path = tmp_path / "ev.jsonl"
+    writer = LineWriter(str(path))
+    writer.write('{"event": "cry_start"}')
+
+    class DiskFull:  # writes half of what it is given, then the disk is full
+        def __init__(self, fh) -> None:
+            self.fh, self.calls = fh, 0
+
+        def write(self, data) -> int:
+            self.calls += 1
+            if self.calls == 1:
+                return self.fh.write(bytes(data[:7]))
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name: str):
+            return getattr(self.fh, name)
+
+    writer._fh = DiskFull(writer._fh)
+    with pytest.raises(OSError, match="No space"):
+        writer.write('{"event": "cry_end", "t": 1.0}')
+    writer._fh = writer._fh.fh
+    writer.write('{"event": "cry_start", "t": 2.0}')   # space again: whole lines only
+    writer.close()
+    assert path.read_text().splitlines() == ['{"event": "cry_start"}',
+                                             '{"event": "cry_start", "t": 2.0}']
+
+
+def test_read_error_ends_the_stream_then_fails(tmp_path, cry_clip) -> None:
+    """A truncated FLAC: the frames before the damage flow and are flushed (an open
+    episode would be closed), then the run fails with one line naming the source."""
+    broken = tmp_path / "cut.flac"
+    data = cry_clip.read_bytes()
+    broken.write_bytes(data[:len(data) // 2])
+    out = tmp_path / "o.npy"
+    graph = build_graph({"name": "g", "nodes": {
+        "src": {"plugin": "source.file", "params": {"path": str(broken), "block": 1000}},
+        "out": {"plugin": "sink.npy", "input": "src", "params": {"path": str(out)}}}})
+    for executor in ("inline", "threads"):
+        with pytest.raises(SourceError, match="node 'src' failed"):
+            run(graph, executor)
+        assert 0 < len(np.load(out)) < sf.info(str(cry_clip)).frames

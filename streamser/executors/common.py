@@ -7,6 +7,8 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 
+import numpy as np
+
 from ..frames import Frame
 from ..metrics import NodeMetrics
 from ..node import Node
@@ -28,6 +30,11 @@ class NodeFailed(RuntimeError):
 
     def __reduce__(self) -> tuple:        # crosses process boundaries (multiprocessing)
         return (NodeFailed, (self.node, self.text))
+
+
+class SourceError(NodeFailed):
+    """A source failed to read (a truncated file, say): its stream was ended there and
+    the graph drained and flushed (open episodes closed) before this is raised."""
 
 
 class Control:
@@ -165,12 +172,30 @@ class Guarded:
             log.warning(message)
 
 
-def next_frame(metrics: NodeMetrics, frames: Iterator[Frame]) -> Frame | None:
-    """A source's next frame (None at the end), timed like :func:`call`."""
+def source_failed(name: str, exc: Exception) -> SourceError:
+    """Note a source's read error (one line) and make the error raised after the drain."""
+    err = SourceError(name, exc)
+    log.error(f"{err}; its stream ends here (the graph drains and flushes first)")
+    return err
+
+
+def next_frame(metrics: NodeMetrics, frames: Iterator[Frame], name: str = "source"
+               ) -> Frame | None:
+    """A source's next frame (None at the end), timed like :func:`call`; non-finite
+    samples (NaN, Inf) are replaced by 0 and counted, with one warning per source."""
     t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
     frame = next(frames, None)
     if frame is not None:
         metrics.timed(time.perf_counter_ns() - t0, time.thread_time_ns() - c0)
+        data = frame.data
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            bad = int(data.size - np.count_nonzero(np.isfinite(data)))
+            if not metrics.replaced:
+                log.warning(f"node '{name}': {bad} non-finite samples in the frame at "
+                            f"t={frame.t:.3f} of stream '{frame.stream}' replaced by 0 "
+                            "(counted as 'replaced'; warned once)")
+            metrics.replaced += bad
+            frame.data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
     return frame
 
 

@@ -16,7 +16,8 @@ from ..graph import Graph
 from ..metrics import NodeMetrics
 from ..node import Node, Source
 from ..streams import expired_count
-from .common import Control, Guarded, NodeFailed, Pacer, is_paced, next_frame
+from .common import (Control, Guarded, NodeFailed, Pacer, SourceError, is_paced, next_frame,
+                     source_failed)
 
 
 def run_inline(graph: Graph, control: Control) -> dict[str, dict[str, Any]]:
@@ -27,6 +28,7 @@ def run_inline(graph: Graph, control: Control) -> dict[str, dict[str, Any]]:
     inbox: dict[str, dict[str, list[Frame]]] = {name: {} for name in graph.nodes}
     ended: set[str] = set()
     current = ""
+    late: SourceError | None = None
 
     def emit(name: str, frames: Any) -> None:
         metrics[name].frames_out += len(frames)
@@ -68,7 +70,11 @@ def run_inline(graph: Graph, control: Control) -> dict[str, dict[str, Any]]:
         while iters and not control.stop.is_set():
             for name in list(iters):
                 current = name
-                frame = next_frame(metrics[name], iters[name])
+                try:
+                    frame = next_frame(metrics[name], iters[name], name)
+                except Exception as exc:  # end the stream here; fail after the drain
+                    late = late or source_failed(name, exc)
+                    frame = None
                 if frame is None:
                     del iters[name]
                     ended.add(name)
@@ -89,4 +95,6 @@ def run_inline(graph: Graph, control: Control) -> dict[str, dict[str, Any]]:
                 node.stop()
             except Exception:  # a failing stop must not hide the original error
                 pass
+    if late is not None:
+        raise late
     return {name: m.to_dict() for name, m in metrics.items()}

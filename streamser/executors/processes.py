@@ -23,6 +23,8 @@ from ..graph import Graph
 from .common import DRAIN_SECONDS, Control, NodeFailed
 
 TRANSPORTS = ("ipc", "tcp")
+#: Exit code of a child whose source failed to read, after its graph drained.
+SOURCE_ERROR = 3
 
 
 def _free_port() -> int:
@@ -111,9 +113,9 @@ def _wait(procs: dict[str, subprocess.Popen[bytes]], control: Control) -> str | 
     deadline = None
     failed = None
     while [p.poll() for p in procs.values()].count(None):  # poll every child, each round
-        if failed is None and deadline is None:
+        if failed is None and deadline is None:  # (3: a source's read error, drained)
             failed = next((n for n, p in procs.items()
-                           if p.returncode not in (None, 0)), None)
+                           if p.returncode not in (None, 0, SOURCE_ERROR)), None)
             if failed is not None:
                 control.stop.set()
         if control.stop.is_set() and deadline is None:

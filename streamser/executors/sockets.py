@@ -30,8 +30,8 @@ from ..security import Curve
 from ..streams import expired_count
 from ..wire import (Epoch, EndOfStream, Mark, WireError, decode_from, encode, encode_eos,
                     encode_mark)
-from .common import (DRAIN_SECONDS, Control, Guarded, NodeFailed, Pacer, is_live, is_paced,
-                     next_frame)
+from .common import (DRAIN_SECONDS, Control, Guarded, NodeFailed, Pacer, SourceError, is_live,
+                     is_paced, next_frame, source_failed)
 from .ordering import Inbox, needs_marks, source_sets
 
 POLL_MS = 50
@@ -130,6 +130,7 @@ class _NodeThread(threading.Thread):
         self.metrics = NodeMetrics()
         self.guard = Guarded(name, node, self.metrics, graph.nodes[name].on_error)
         self.error: BaseException | None = None
+        self.late: SourceError | None = None  # a source's read error, raised after the drain
         self.live = is_live(node)
         self.cpu = cpu
         self.handoff = handoff
@@ -264,7 +265,11 @@ class _NodeThread(threading.Thread):
         stop, index, k = self.control.stop, self.wiring.source_index, 0
         marks = any(self.wiring.marks_out)
         while not stop.is_set():
-            frame = next_frame(self.metrics, frames)
+            try:
+                frame = next_frame(self.metrics, frames, self.node_name)
+            except Exception as exc:  # end the stream here; fail after the drain
+                self.late = source_failed(self.node_name, exc)
+                break
             if frame is None:
                 break
             self.control.produced(self.node_name, frame)
@@ -466,6 +471,9 @@ def run_partition(graph: Graph, names: Iterable[str], control: Control,
         for t in threads:
             if t.error is not None:
                 raise NodeFailed(t.node_name, t.error) from t.error
+        for t in threads:
+            if t.late is not None:
+                raise t.late
     finally:
         for t in threads:
             t.join(1.0)
