@@ -150,3 +150,23 @@ def test_read_error_ends_the_stream_then_fails(tmp_path, cry_clip) -> None:
         with pytest.raises(SourceError, match="node 'src' failed"):
             run(graph, executor)
         assert 0 < len(np.load(out)) < sf.info(str(cry_clip)).frames
+
+
+def test_children_do_not_import_from_the_working_directory(tmp_path) -> None:
+    """A `click.py` in the directory a processes run starts from is never imported."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    marker = tmp_path / "imported"
+    (tmp_path / "click.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    config = tmp_path / "g.yaml"
+    config.write_text(json.dumps({"name": "g", "nodes": {
+        "src": {"plugin": "source.synth", "params": {"signal": "noise", "duration": 0.2}},
+        "out": {"plugin": "sink.npy", "input": "src", "params": {"path": "o.npy"}}}}))
+    script = Path(sys.executable).parent / "streamser"
+    res = subprocess.run([str(script), "run", str(config), "-x", "processes", "-q"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "o.npy").exists()      # relative paths still resolve in the cwd
+    assert not marker.exists()
