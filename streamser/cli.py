@@ -182,7 +182,8 @@ def node_cmd(config: str, only: str, sets: tuple[str, ...], metrics_file: str | 
 
 def _die_with_parent(parent: int) -> None:
     """A child of the processes executor stops when its parent dies, however it dies
-    (PR_SET_PDEATHSIG is also set before exec); if the drain takes too long, it exits."""
+    (PR_SET_PDEATHSIG is also set first thing in ``__main__``); if the drain takes too
+    long, it exits."""
     def watch() -> None:
         while os.getppid() == parent:
             threading.Event().wait(0.2)

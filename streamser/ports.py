@@ -70,10 +70,9 @@ def check(frame: Frame, port: Port | None) -> str | None:
     data, meta = frame.data, frame.meta
     if port.ndim is not None and data.ndim != port.ndim:
         return f"{data.ndim}-D {frame.kind}, expected {port.ndim}-D"
-    if port.shape is not None:
-        if data.ndim != len(port.shape) or any(w is not None and n != w
-                                               for n, w in zip(data.shape, port.shape)):
-            return f"shape {list(data.shape)}, expected {list(port.shape)}"
+    if port.shape is not None and (data.ndim != len(port.shape) or any(
+            w is not None and n != w for n, w in zip(data.shape, port.shape))):
+        return f"shape {list(data.shape)}, expected {list(port.shape)}"
     if data.size < port.min_size:
         return f"{data.size} values, expected at least {port.min_size}"
     if data.dtype.kind not in "fiub":

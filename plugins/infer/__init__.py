@@ -17,8 +17,8 @@ from pydantic import Field
 
 from streamser.frames import Frame
 from streamser.node import Node, Params
-from streamser.streams import StreamStates
 from streamser.ports import Port
+from streamser.streams import StreamStates
 
 from .backends import Backend, open_backend
 

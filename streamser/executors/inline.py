@@ -16,8 +16,16 @@ from ..graph import Graph
 from ..metrics import NodeMetrics
 from ..node import Node, Source
 from ..streams import expired_count
-from .common import (Control, Guarded, NodeFailed, Pacer, SourceError, is_paced, next_frame,
-                     source_failed)
+from .common import (
+    Control,
+    Guarded,
+    NodeFailed,
+    Pacer,
+    SourceError,
+    is_paced,
+    next_frame,
+    source_failed,
+)
 
 
 def run_inline(graph: Graph, control: Control) -> dict[str, dict[str, Any]]:

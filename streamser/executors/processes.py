@@ -2,7 +2,8 @@
 
 Each child is ``streamser node GRAPH --only NODE`` on the resolved graph, so a local
 multi-process run and a multi-host deployment are the same code path. Children die
-with their parent (PR_SET_PDEATHSIG on Linux, plus a parent watchdog).
+with their parent (PR_SET_PDEATHSIG on Linux, set first thing in ``__main__``, plus a
+parent watchdog).
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +54,7 @@ def run_processes(graph: Graph, control: Control, transport: str = "ipc"
             cmd = [sys.executable, "-m", "streamser", "node", str(config), "--only", name,
                    "--metrics", str(rundir / f"{name}.metrics.json"), "--quiet",
                    "--parent", str(os.getpid())]
-            procs[name] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=_child_env(),
-                                           preexec_fn=partial(_die_with_parent, os.getpid()))
+            procs[name] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=_child_env())
         failed = _wait(procs, control)
         if failed:
             error = rundir / f"{failed}.metrics.json.error"
@@ -72,16 +71,6 @@ def run_processes(graph: Graph, control: Control, transport: str = "ipc"
                 p.kill()
                 p.wait()
         shutil.rmtree(rundir, ignore_errors=True)
-
-
-def _die_with_parent(parent: int) -> None:
-    """In the child between fork and exec: SIGTERM when the parent dies (Linux), and exit
-    now if it already has."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:
-        os._exit(0)
 
 
 def _child_env() -> dict[str, str]:

@@ -15,9 +15,9 @@ import secrets
 import threading
 import time
 import uuid
-from pathlib import Path
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -28,10 +28,19 @@ from ..metrics import NodeMetrics
 from ..node import Node, Source
 from ..security import Curve
 from ..streams import expired_count
-from ..wire import (Epoch, EndOfStream, Mark, WireError, decode_from, encode, encode_eos,
-                    encode_mark)
-from .common import (DRAIN_SECONDS, Control, Guarded, NodeFailed, Pacer, SourceError, is_live,
-                     is_paced, next_frame, source_failed)
+from ..wire import EndOfStream, Epoch, Mark, WireError, decode_from, encode, encode_eos, encode_mark
+from .common import (
+    DRAIN_SECONDS,
+    Control,
+    Guarded,
+    NodeFailed,
+    Pacer,
+    SourceError,
+    is_live,
+    is_paced,
+    next_frame,
+    source_failed,
+)
 from .ordering import Inbox, needs_marks, source_sets
 
 POLL_MS = 50
