@@ -340,7 +340,11 @@ class _NodeThread(threading.Thread):
                     continue
             batch: list[Frame] = []
             remote = False
-            while True:
+            for n in range(BATCH_MAX):  # what is waiting, up to BATCH_MAX messages
+                if n:
+                    parts = self._recv(wait=False)
+                    if parts is None:
+                        break
                 got = self._receive(parts)
                 if got is not None:
                     sender, item = got
@@ -349,21 +353,20 @@ class _NodeThread(threading.Thread):
                             self.metrics.frames_in += 1
                             batch.append(item)
                             remote = remote or sender not in w.local_producers
-                        elif inbox is not None and sender in w.producers:
+                        elif inbox is not None and sender in w.producers \
+                                and sender not in inbox.ended:
                             self.metrics.frames_in += 1
                             inbox.frame(sender, item)
                         else:
                             self.metrics.rejected += 1
-                    elif item.sender not in w.producers:
+                    elif item.sender not in w.producers or (
+                            inbox is not None and item.sender in inbox.ended):
                         self.metrics.rejected += 1
                     elif inbox is not None:
                         inbox.mark(item.sender, item.epoch, isinstance(item, EndOfStream))
                     elif isinstance(item, EndOfStream):
                         finished.add(item.sender)
-                if len(batch) >= BATCH_MAX or inbox is not None and inbox.done:
-                    break
-                parts = self._recv(wait=False)
-                if parts is None:
+                if inbox is not None and inbox.done:
                     break
             if inbox is None:
                 if batch:
