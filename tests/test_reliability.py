@@ -170,3 +170,19 @@ def test_children_do_not_import_from_the_working_directory(tmp_path) -> None:
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "o.npy").exists()      # relative paths still resolve in the cwd
     assert not marker.exists()
+
+
+def test_partitions_claim_different_cores() -> None:
+    """Each process pins its node threads to a core no other streamser process holds."""
+    from streamser.executors.sockets import _claimed, claim_cpu
+
+    cores = [90_001, 90_000]          # lock files only: the numbers need not exist
+    held = len(_claimed)
+    try:
+        assert claim_cpu(cores) == 90_001
+        assert claim_cpu(cores) == 90_000      # another claimant gets the other core
+        assert claim_cpu(cores) in cores       # all held: shared, by process id
+    finally:
+        for fh in _claimed[held:]:
+            fh.close()
+        del _claimed[held:]
