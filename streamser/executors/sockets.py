@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -328,6 +328,7 @@ class _NodeThread(threading.Thread):
         ``BATCH_MAX``, in one call. A node that takes marks gets its frames through an
         :class:`Inbox`, epoch by epoch (``ordering``); the others in arrival order."""
         w = self.wiring
+        batch_fn = getattr(self.node, "process_batch", None)
         inbox = Inbox(w.inputs, w.sources, w.sources[self.node_name]) if w.marks_in else None
         remote_in = not w.local_producers.issuperset(w.producers)
         finished: set[str] = set()
@@ -372,11 +373,25 @@ class _NodeThread(threading.Thread):
                 if batch:
                     self._process(batch, remote)
                 continue
-            for epoch, frames in inbox.release():
-                for i in range(0, len(frames), BATCH_MAX):
-                    chunk = frames[i:i + BATCH_MAX]
-                    self._process(chunk, remote_in)
-                self._mark(epoch)
+            for batch_groups in _batches(inbox.release(), batch_fn is not None):
+                if len(batch_groups) == 1:
+                    epoch, frames = batch_groups[0]
+                    for i in range(0, len(frames), BATCH_MAX):
+                        self._process(frames[i:i + BATCH_MAX], remote_in)
+                    self._mark(epoch)
+                    continue
+                # epochs of different streams in one process_batch call; each epoch's
+                # outputs (its stream's) then go out in epoch order, as if one by one
+                frames = [f for _, group in batch_groups for f in group]
+                by_stream: dict[str, list[Frame]] = {}
+                for out in self.guard.process_batch(batch_fn, frames, remote_in):
+                    by_stream.setdefault(out.stream, []).append(out)
+                for epoch, group in batch_groups:
+                    self._emit(by_stream.pop(group[0].stream, ()))
+                    self._mark(epoch)
+                self._emit(f for rest in by_stream.values() for f in rest)
+                if self.control.abort.is_set():
+                    raise _Aborted
             self._mark(inbox.progress)
         return inbox.end_epoch if inbox else None
 
@@ -404,6 +419,30 @@ class _NodeThread(threading.Thread):
             except Exception as exc:
                 self.error = self.error or exc
             self._close()
+
+
+def _batches(groups: list[tuple[Epoch, list[Frame]]], batching: bool
+             ) -> Iterator[list[tuple[Epoch, list[Frame]]]]:
+    """Consecutive epochs grouped for one ``process_batch`` call: while each epoch holds
+    frames of one stream, and no stream comes twice (so that each output belongs to
+    exactly one epoch), up to ``BATCH_MAX`` frames."""
+    i = 0
+    while i < len(groups):
+        batch = [groups[i]]
+        streams = {f.stream for f in groups[i][1]}
+        size = len(groups[i][1])
+        j = i + 1
+        if batching and len(streams) == 1:
+            while j < len(groups):
+                more = {f.stream for f in groups[j][1]}
+                if len(more) != 1 or more & streams or size + len(groups[j][1]) > BATCH_MAX:
+                    break
+                batch.append(groups[j])
+                streams |= more
+                size += len(groups[j][1])
+                j += 1
+        yield batch
+        i = j
 
 
 def _shared_cpu(graph: Graph, threads: int) -> int | None:
