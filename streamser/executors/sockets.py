@@ -5,7 +5,8 @@ its ``endpoint`` (ipc:// or tcp://), and producers here connect to the ``endpoin
 consumers that run elsewhere. The ``threads`` executor is one partition holding every
 node; the ``processes`` executor and ``streamser node --only`` run one partition per
 process. Each node owns one PULL socket and one PUSH socket per consumer (fan-out
-copies, fan-in merges in arrival order); high-water marks bound every queue.
+copies; a fan-in node takes its inputs in the order fixed by ``ordering``, whatever the
+timing); high-water marks bound every queue.
 """
 from __future__ import annotations
 
