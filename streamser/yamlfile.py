@@ -8,7 +8,7 @@ import yaml
 Path_ = tuple[str, ...]
 #: Bounds of a graph file: its size, and the values it expands to (aliases included).
 MAX_BYTES = 1 << 20
-MAX_VALUES = 100_000
+MAX_VALUES = 50_000
 
 
 class YamlError(ValueError):

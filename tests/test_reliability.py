@@ -66,9 +66,9 @@ def test_yaml_alias_bomb_is_refused_fast(tmp_path) -> None:
     config = tmp_path / "bomb.yaml"
     config.write_text("\n".join(lines) + "\nnodes: {}\n")
     t0 = time.monotonic()
-    with pytest.raises(GraphError, match="more than 100000 values"):
+    with pytest.raises(GraphError, match="more than 50000 values"):
         load_graph(config)
-    assert time.monotonic() - t0 < 2.0
+    assert time.monotonic() - t0 < 5.0   # (25 s and 1.7 GB before the bound)
 
 
 def test_on_error_drop_keeps_running_and_counts(tmp_path, cry_clip) -> None:
