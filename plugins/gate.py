@@ -19,6 +19,7 @@ from pydantic import Field
 
 from streamser.frames import Frame
 from streamser.node import Node, Params
+from streamser.streams import StreamStates
 
 
 class GateScoresParams(Params):
@@ -51,7 +52,7 @@ class GateScores(Node):
     params: GateScoresParams
 
     def start(self) -> None:
-        self._streams: dict[str, _Held] = {}
+        self._streams: StreamStates[_Held] = self.stream_states()
 
     def process(self, frame: Frame) -> list[Frame]:
         st = self._streams.setdefault(frame.stream, _Held())

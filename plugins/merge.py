@@ -31,6 +31,7 @@ from pydantic import Field
 
 from streamser.frames import Frame
 from streamser.node import Node, Params
+from streamser.streams import StreamStates
 
 
 class MergeNeedParams(Params):
@@ -62,7 +63,7 @@ class MergeNeed(Node):
     params: MergeNeedParams
 
     def start(self) -> None:
-        self._streams: dict[str, _Need] = {}
+        self._streams: StreamStates[_Need] = self.stream_states()
 
     def process(self, frame: Frame) -> list[Frame]:
         st = self._streams.setdefault(frame.stream, _Need())
@@ -141,8 +142,8 @@ class MergeMean(Node):
                              "positive sum")
         self._weights = np.asarray(w, np.float64) / sum(w)
         # per stream: frame time (ms) -> {model: frame}, in arrival order
-        self._held: dict[str, dict[int, dict[str, Frame]]] = {}
-        self._seq: dict[str, int] = {}
+        self._held: StreamStates[dict[int, dict[str, Frame]]] = self.stream_states()
+        self._seq: StreamStates[int] = self.stream_states()
 
     def process(self, frame: Frame) -> list[Frame]:
         model = frame.meta.get("model")

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from streamser.frames import Frame
 from streamser.node import Node, Params
+from streamser.streams import StreamStates
 
 #: Param value -> soxr quality recipe.
 QUALITIES = {"quick": "QQ", "low": "LQ", "medium": "MQ", "high": "HQ", "very_high": "VHQ"}
@@ -52,7 +53,7 @@ class Resample(Node):
     outputs = ("audio",)
 
     def start(self) -> None:
-        self._segments: dict[str, _Segment] = {}
+        self._segments: StreamStates[_Segment] = self.stream_states()
 
     def process(self, frame: Frame) -> list[Frame]:
         rate = int(frame.meta.get("sample_rate") or 0)

@@ -28,6 +28,7 @@ from pydantic import Field
 from streamser.dsp.framing import Framer
 from streamser.frames import Frame
 from streamser.node import Node, Params
+from streamser.streams import StreamStates
 
 RATE = 16000
 WIN, STEP, NFFT = 512, 160, 1024                   # 32 ms frames every 10 ms
@@ -80,7 +81,7 @@ class CryHeuristic(Node):
     params: CryHeuristicParams
 
     def start(self) -> None:
-        self._streams: dict[str, Stream] = {}
+        self._streams: StreamStates[Stream] = self.stream_states()
         self._win = round(self.params.window * RATE / STEP)
         self._hop = round(self.params.hop * RATE / STEP)
 

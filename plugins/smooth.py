@@ -39,6 +39,7 @@ from pydantic import Field, model_validator
 
 from streamser.frames import Frame
 from streamser.node import Node, Params
+from streamser.streams import StreamStates
 
 
 class HysteresisParams(Params):
@@ -92,7 +93,7 @@ class Hysteresis(Node):
     params: HysteresisParams
 
     def start(self) -> None:
-        self._streams: dict[str, Episode] = {}
+        self._streams: StreamStates[Episode] = self.stream_states()
 
     def process(self, frame: Frame) -> list[Frame]:
         p = self.params

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from streamser.frames import Frame
 from streamser.node import Node, Params
+from streamser.streams import StreamStates
 
 
 class PatchParams(Params):
@@ -49,7 +50,7 @@ class Patch(Node):
     outputs = ("patch",)
 
     def start(self) -> None:
-        self._streams: dict[str, _Rows] = {}
+        self._streams: StreamStates[_Rows] = self.stream_states()
 
     def process(self, frame: Frame) -> list[Frame]:
         rows = np.asarray(frame.data, dtype=np.float32)

@@ -13,15 +13,29 @@ import click
 
 from . import __version__
 from .executors import EXECUTORS, Control, NodeFailed, run
+from .executors.common import DRAIN_SECONDS, SourceError
 from .graph import Graph, GraphError, load_graph
 from .registry import PluginError, available, load
 
 EXIT_FAILED, EXIT_INVALID = 1, 2
+#: A child of the processes executor whose source failed to read, after draining.
+EXIT_SOURCE_ERROR = 3
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End a finished run without the interpreter's teardown (a final garbage collection
+    of every loaded model and library takes seconds on a busy machine, longer than a stop
+    may take). Nodes have been stopped and their files closed by now."""
+    import logging
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _load(config: str, sets: tuple[str, ...] = (), input: str | None = None,
@@ -34,12 +48,18 @@ def _load(config: str, sets: tuple[str, ...] = (), input: str | None = None,
         sys.exit(EXIT_INVALID)
 
 
-def _install_signals(control: Control) -> None:
-    """SIGINT/SIGTERM: first stops gracefully (drain and flush), a second aborts."""
+def _install_signals() -> Control:
+    """SIGINT/SIGTERM: first stops gracefully (drain and flush), a second aborts. Installed
+    first thing, so that a stop while the graph loads (imports, models) exits 0 at once."""
+    control = Control()
+
     def handler(signum: int, _frame: Any) -> None:
+        if not control.started:  # still loading: nothing to drain or flush
+            _exit_now(0)
         control.request_stop()
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+    return control
 
 
 def _finish(metrics: dict[str, dict[str, Any]], metrics_file: str | None, quiet: bool) -> None:
@@ -69,10 +89,12 @@ def _show_progress(control: Control, done: threading.Event) -> None:
                 bar.update(tasks[name], completed=pos)
 
 
-def _run(graph: Graph, executor: str, transport: str, names: list[str] | None,
-         metrics_file: str | None, quiet: bool) -> None:
-    control = Control()
-    _install_signals(control)
+def _run(control: Control, graph: Graph, executor: str, transport: str,
+         names: list[str] | None, metrics_file: str | None, quiet: bool,
+         child: bool = False) -> None:
+    """Run and exit. A child of the processes executor (``child``) leaves its error in
+    METRICS.error for the parent, which reports it as the run's one line."""
+    control.started = True
     done = threading.Event()
     if not quiet and sys.stderr.isatty() and (executor != "processes" or names):
         threading.Thread(target=_show_progress, args=(control, done), daemon=True).start()
@@ -83,10 +105,17 @@ def _run(graph: Graph, executor: str, transport: str, names: list[str] | None,
             from .executors.sockets import run_partition
             metrics = run_partition(graph, names, control)
     except (NodeFailed, OSError) as exc:
-        fail(str(exc))
+        if child and metrics_file:
+            text = exc.text if isinstance(exc, NodeFailed) else str(exc)
+            Path(metrics_file + ".error").write_text(text)
+        else:
+            click.echo(f"error: {exc}", err=True)
+        _exit_now(EXIT_SOURCE_ERROR if child and isinstance(exc, SourceError)
+                  else EXIT_FAILED)
     finally:
         done.set()
     _finish(metrics, metrics_file, quiet)
+    _exit_now(0)
 
 
 _set = click.option("--set", "sets", multiple=True, metavar="NODE.PARAM=VALUE",
@@ -122,8 +151,9 @@ def run_cmd(config: str, executor: str, transport: str, sets: tuple[str, ...],
             input_: str | None, events: str | None, realtime: bool, metrics_file: str | None,
             quiet: bool) -> None:
     """Validate CONFIG, then run it until its sources end or Ctrl-C / SIGTERM."""
+    control = _install_signals()
     graph = _load(config, sets, input_, events, realtime)
-    _run(graph, executor, transport, None, metrics_file, quiet)
+    _run(control, graph, executor, transport, None, metrics_file, quiet)
 
 
 @main.command("node")
@@ -138,29 +168,28 @@ def run_cmd(config: str, executor: str, transport: str, sets: tuple[str, ...],
 def node_cmd(config: str, only: str, sets: tuple[str, ...], metrics_file: str | None,
              quiet: bool, parent: int | None) -> None:
     """Run part of a graph (NAMES) in this process, connected to the rest over tcp/ipc."""
+    if parent:
+        _die_with_parent(parent)
+    control = _install_signals()
     graph = _load(config, sets)
     names = [n.strip() for n in only.split(",") if n.strip()]
     unknown = [n for n in names if n not in graph.nodes]
     if unknown or not names:
         fail(f"--only: no node named {', '.join(unknown) or '(empty)'} in {config} "
              f"(nodes: {', '.join(graph.nodes)})", EXIT_INVALID)
-    if parent:
-        _die_with_parent(parent)
-    _run(graph, "threads", "ipc", names, metrics_file, quiet)
+    _run(control, graph, "threads", "ipc", names, metrics_file, quiet, child=bool(parent))
 
 
 def _die_with_parent(parent: int) -> None:
-    if sys.platform.startswith("linux"):
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
+    """A child of the processes executor stops when its parent dies, however it dies
+    (PR_SET_PDEATHSIG is also set first thing in ``__main__``); if the drain takes too
+    long, it exits."""
     def watch() -> None:
-        while True:
-            if os.getppid() != parent:
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
+        while os.getppid() == parent:
             threading.Event().wait(0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+        threading.Event().wait(DRAIN_SECONDS + 1.0)
+        os._exit(0)
     threading.Thread(target=watch, daemon=True).start()
 
 

@@ -14,14 +14,20 @@ from pydantic import ValidationError
 from .frames import ANY
 from .node import Node, Params, Source
 from .registry import PluginError, load
+from .streams import IDLE_SECONDS, MAX_STREAMS
 from .wire import DEFAULT_MAX_PAYLOAD_BYTES
 from .yamlfile import YamlError, load_with_lines
 
 GRAPH_KEYS = {"name": "graph name", "description": "free text", "nodes": "the nodes",
               "queue": "high-water mark, frames per socket", "max_frame_bytes": "payload limit",
               "curve": "CurveZMQ secret key file for tcp links",
-              "pin_threads": "run a partition's node threads on one core (default true)"}
-NODE_KEYS = ("plugin", "input", "params", "endpoint")
+              "pin_threads": "run a partition's node threads on one core (default true)",
+              "streams": "per-stream state bounds: {idle: seconds or null, max: count}"}
+NODE_KEYS = ("plugin", "input", "params", "endpoint", "on_error")
+ON_ERROR = ("stop", "drop")
+#: Upper bounds of the graph's sizes: frames per socket queue, bytes per frame payload.
+MAX_QUEUE = 100_000
+MAX_FRAME_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -60,13 +66,20 @@ class NodeSpec:
     inputs: tuple[str, ...] = ()
     endpoint: str | None = None
     out_kinds: frozenset[str] = frozenset()
+    #: When ``process`` raises: stop the run, or drop the frame (None: drop for frames
+    #: from another process or host, stop for frames from this one).
+    on_error: str | None = None
+    #: Idle seconds and count bounding each node's per-stream state (graph ``streams``).
+    stream_limits: tuple[float | None, int] = (IDLE_SECONDS, MAX_STREAMS)
 
     @property
     def is_source(self) -> bool:
         return issubclass(self.cls, Source)
 
     def build(self) -> Node:
-        return self.cls(self.params, self.name)
+        node = self.cls(self.params, self.name)
+        node.stream_limits = self.stream_limits
+        return node
 
 
 @dataclass
@@ -167,27 +180,48 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
         raise GraphError(file, problems)
     consumers = {n: [c for c in order if n in specs[c].inputs] for n in order}
     settings = _settings(raw, line, file)
+    limits = settings.pop("stream_limits", None)
+    for spec in specs.values():
+        spec.stream_limits = limits or spec.stream_limits
     return Graph(name=str(raw.get("name", Path(file).stem)), nodes={n: specs[n] for n in order},
                  raw=raw, file=file, consumers=consumers, **settings)
 
 
 def _settings(raw: dict[str, Any], line: Any, file: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, lo in (("queue", 1), ("max_frame_bytes", 1024)):
+    for key, lo, hi in (("queue", 1, MAX_QUEUE), ("max_frame_bytes", 1024, MAX_FRAME_BYTES)):
         if key in raw:
             value = raw[key]
-            if type(value) is not int or value < lo:
-                raise GraphError(file, [Problem(line(key), f"must be an integer >= {lo}",
-                                                field=key)])
+            if type(value) is not int or not lo <= value <= hi:
+                raise GraphError(file, [Problem(line(key), f"must be an integer from {lo} "
+                                                f"to {hi}", field=key)])
             out[key] = value
     if raw.get("curve") is not None:
         out["curve"] = str(raw["curve"])
+    if "streams" in raw:
+        out["stream_limits"] = _stream_limits(raw["streams"], line, file)
     if "pin_threads" in raw:
         if not isinstance(raw["pin_threads"], bool):
             raise GraphError(file, [Problem(line("pin_threads"), "must be true or false",
                                             field="pin_threads")])
         out["pin_threads"] = raw["pin_threads"]
     return out
+
+
+def _stream_limits(value: Any, line: Any, file: str) -> tuple[float | None, int]:
+    """``streams: {idle: SECONDS or null, max: N}`` -> (idle, max), bounds checked."""
+    problem = Problem(line("streams"), "must be {idle: seconds (1 to 86400) or null, max: "
+                      "streams (1 to 1000000)}", field="streams")
+    if not isinstance(value, dict) or set(value) - {"idle", "max"}:
+        raise GraphError(file, [problem])
+    idle = value.get("idle", IDLE_SECONDS)
+    cap = value.get("max", MAX_STREAMS)
+    if idle is not None and (isinstance(idle, bool) or not isinstance(idle, (int, float))
+                             or not 1 <= idle <= 86400):
+        raise GraphError(file, [problem])
+    if type(cap) is not int or not 1 <= cap <= 1_000_000:
+        raise GraphError(file, [problem])
+    return (None if idle is None else float(idle), cap)
 
 
 def _parse_value(text: str) -> Any:
@@ -263,6 +297,11 @@ def _node(name: str, body: Any, line: Any
                                      in ("tcp", "ipc", "inproc") and "://" in endpoint):
         problems.append(Problem(line(*where, "endpoint"), "must be tcp://HOST:PORT, "
                                 "ipc://PATH or inproc://NAME", name, "endpoint"))
+    on_error = body.get("on_error")
+    if on_error is not None and on_error not in ON_ERROR:
+        problems.append(Problem(line(*where, "on_error"), f"must be one of "
+                                f"{', '.join(ON_ERROR)}", name, "on_error"))
+        on_error = None
     plugin = body.get("plugin")
     if not isinstance(plugin, str) or not plugin:
         problems.append(Problem(line(*where), "missing 'plugin'", name, "plugin"))
@@ -287,7 +326,7 @@ def _node(name: str, body: Any, line: Any
                                     f"{err['msg']}{got}", name, f"params.{key}"))
         return None, inputs, problems
     spec = NodeSpec(name=name, plugin=plugin, cls=cls, params=params, inputs=inputs,
-                    endpoint=endpoint)
+                    endpoint=endpoint, on_error=on_error)
     return spec, inputs, problems
 
 

@@ -16,7 +16,10 @@ class NodeMetrics:
     frames_in: int = 0
     frames_out: int = 0
     dropped: int = 0    # frames a live node could not hand to a full queue
-    rejected: int = 0   # malformed, truncated or oversized messages received
+    rejected: int = 0   # malformed, oversized or off-contract messages received
+    errors: int = 0     # frames dropped because the node raised on them (on_error: drop)
+    expired: int = 0    # streams whose state was forgotten (idle, or over the cap)
+    replaced: int = 0   # non-finite samples a source produced, replaced by 0
     calls: int = 0
     total_ns: int = 0   # wall time inside the node
     cpu_ns: int = 0     # CPU time of the calling thread inside the node
@@ -41,6 +44,8 @@ class NodeMetrics:
             if self._sample else 0.0
         return {"frames_in": self.frames_in, "frames_out": self.frames_out,
                 "dropped": self.dropped, "rejected": self.rejected,
+                "errors": self.errors, "expired": self.expired,
+                "replaced": self.replaced,
                 "mean_us": round(self.total_ns / self.calls / 1e3, 3) if self.calls else 0.0,
                 "p99_us": round(p99, 3), "wall_s": round(self.total_ns / 1e9, 6),
                 "cpu_s": round(self.cpu_ns / 1e9, 6)}
@@ -51,12 +56,14 @@ def render_table(metrics: dict[str, dict[str, Any]]) -> Any:
     from rich.table import Table
 
     table = Table(title="streamser metrics", title_justify="left")
-    for col in ("node", "in", "out", "dropped", "rejected", "mean µs", "p99 µs"):
+    for col in ("node", "in", "out", "dropped", "rejected", "errors", "mean µs",
+                "p99 µs"):
         table.add_column(col, justify="left" if col == "node" else "right")
     for name, m in metrics.items():
         if not m:  # a process that was killed before it could report
-            table.add_row(name, *["-"] * 6)
+            table.add_row(name, *["-"] * 7)
             continue
         table.add_row(name, str(m["frames_in"]), str(m["frames_out"]), str(m["dropped"]),
-                      str(m["rejected"]), f"{m['mean_us']:.1f}", f"{m['p99_us']:.1f}")
+                      str(m["rejected"]), str(m.get("errors", 0)), f"{m['mean_us']:.1f}",
+                      f"{m['p99_us']:.1f}")
     return table

@@ -11,6 +11,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from .frames import ANY, Frame
+from .ports import KIND_PORTS, Port
+from .streams import IDLE_SECONDS, MAX_STREAMS, StreamStates
 
 
 class Params(BaseModel):
@@ -35,11 +37,27 @@ class Node:
     def __init__(self, params: Params, name: str = "") -> None:
         self.params = params
         self.name = name
+        #: Idle seconds and count bounding per-stream state (graph setting ``streams``).
+        self.stream_limits: tuple[float | None, int] = (IDLE_SECONDS, MAX_STREAMS)
+
+    def stream_states(self) -> StreamStates[Any]:
+        """A mapping for per-stream state (stream id -> state) that forgets idle streams
+        and keeps at most a bounded number (``streams`` in the graph); use it in
+        :meth:`start` instead of a ``dict``."""
+        idle, cap = self.stream_limits
+        return StreamStates(idle, cap)
 
     @classmethod
     def output_kinds(cls, params: Params, input_kinds: frozenset[str]) -> frozenset[str]:
         """Kinds emitted given the params and the kinds arriving (override if they vary)."""
         return frozenset(cls.outputs)
+
+    def port(self, kind: str) -> Port | None:
+        """The contract a frame of ``kind`` must meet to reach :meth:`process` (checked by
+        the executor after :meth:`start`; None: not accepted). Override to narrow it."""
+        if kind not in self.inputs and ANY not in self.inputs:
+            return None
+        return KIND_PORTS.get(kind)
 
     def start(self) -> None:
         """Acquire resources (files, devices, models). Called once before any frame."""

@@ -1,11 +1,15 @@
 """The ZeroMQ wire format: a JSON header part and one raw payload part. Never pickle.
 
 A data message is ``[header, payload]`` where the header is UTF-8 JSON
-``{"v": 1, "kind", "stream", "seq", "t", "dtype", "shape", "meta"}`` and the payload
-is the C-contiguous array bytes, sent without copying. A control message (end of
-stream) is a single header part ``{"v": 1, "ctl": "eos", "from": NODE}``.
+``{"v": 1, "kind", "stream", "seq", "t", "dtype", "shape", "meta"}`` (plus ``"from":
+NODE``, the producing node, between streamser nodes) and the payload is the C-contiguous
+array bytes, sent without copying. A control message is a single header part: end of
+stream ``{"v": 1, "ctl": "eos", "from": NODE, "epoch": [K, S]}`` and the progress mark
+``{"v": 1, "ctl": "mark", "from": NODE, "epoch": [K, S]}`` (``executors.ordering``: what
+lets every executor hand a fan-in node its frames in the same order).
 Anything that does not parse, has the wrong number of parts, a payload whose size
-disagrees with dtype and shape, or exceeds the size limits raises :class:`WireError`.
+disagrees with dtype and shape, or exceeds the size limits raises :class:`WireError`;
+so does anything else that goes wrong while decoding (e.g. JSON nested too deep).
 """
 from __future__ import annotations
 
@@ -31,26 +35,58 @@ class WireError(ValueError):
     """A message that is malformed, truncated or too large."""
 
 
+#: (round, source index): the consequences of one source frame (``executors.ordering``).
+Epoch = tuple[int, int]
+
+
 @dataclass(frozen=True, slots=True)
 class EndOfStream:
-    """Control message: the sending node has finished and flushed."""
+    """Control message: the sending node has finished and flushed (in ``epoch``)."""
 
     sender: str
+    epoch: Epoch | None = None
 
 
-def encode(frame: Frame) -> list[Any]:
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """Control message: the sender has sent every frame of the epochs up to ``epoch``."""
+
+    sender: str
+    epoch: Epoch
+
+
+def encode(frame: Frame, sender: str | None = None) -> list[Any]:
     """Frame -> ``[header bytes, payload buffer]`` (the payload is not copied)."""
     data = frame.data
     if not data.flags.c_contiguous:
         data = np.ascontiguousarray(data)
     header = {"v": VERSION, "kind": frame.kind, "stream": frame.stream, "seq": frame.seq,
               "t": frame.t, "dtype": data.dtype.name, "shape": data.shape, "meta": frame.meta}
+    if sender is not None:
+        header["from"] = sender
     payload = data.data if data.ndim else data.reshape(1).data
     return [json.dumps(header, separators=(",", ":")).encode(), payload]
 
 
-def encode_eos(sender: str) -> list[bytes]:
-    return [json.dumps({"v": VERSION, "ctl": "eos", "from": sender}).encode()]
+def encode_eos(sender: str, epoch: Epoch | None = None) -> list[bytes]:
+    body: dict[str, Any] = {"v": VERSION, "ctl": "eos", "from": sender}
+    if epoch is not None:
+        body["epoch"] = list(epoch)
+    return [json.dumps(body).encode()]
+
+
+def encode_mark(sender: str, epoch: Epoch) -> list[bytes]:
+    return [json.dumps({"v": VERSION, "ctl": "mark", "from": sender,
+                        "epoch": list(epoch)}).encode()]
+
+
+def _epoch(value: Any) -> Epoch | None:
+    if value is None:
+        return None
+    if isinstance(value, list) and len(value) == 2 and all(type(x) is int and 0 <= x < 2**62
+                                                           for x in value):
+        return (value[0], value[1])
+    raise WireError(f"bad epoch {value!r}")
 
 
 def _buffer(part: Any) -> memoryview:
@@ -60,8 +96,24 @@ def _buffer(part: Any) -> memoryview:
 
 
 def decode(parts: Sequence[Any], max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
-           ) -> Frame | EndOfStream:
+           ) -> Frame | EndOfStream | Mark:
     """Parse one multipart message; raise :class:`WireError` on anything off-contract."""
+    return decode_from(parts, max_payload_bytes)[1]
+
+
+def decode_from(parts: Sequence[Any], max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+                ) -> tuple[str | None, Frame | EndOfStream | Mark]:
+    """:func:`decode`, plus the sending node named in a data header (None if absent)."""
+    try:
+        return _decode(parts, max_payload_bytes)
+    except WireError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a hostile message provokes
+        raise WireError(f"undecodable message: {type(exc).__name__}") from None
+
+
+def _decode(parts: Sequence[Any], max_payload_bytes: int
+            ) -> tuple[str | None, Frame | EndOfStream | Mark]:
     if not parts or len(parts) > 2:
         raise WireError(f"expected 1 or 2 parts, got {len(parts)}")
     head = _buffer(parts[0])
@@ -73,9 +125,15 @@ def decode(parts: Sequence[Any], max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BY
         raise WireError(f"header is not JSON: {exc}") from None
     if not isinstance(h, dict) or h.get("v") != VERSION:
         raise WireError("header is not a version-1 object")
+    sender = h.get("from")
+    if sender is not None and not isinstance(sender, str):
+        raise WireError("bad sender")
     if "ctl" in h:
-        if h["ctl"] == "eos" and isinstance(h.get("from"), str) and len(parts) == 1:
-            return EndOfStream(h["from"])
+        if sender is not None and len(parts) == 1:
+            if h["ctl"] == "eos":
+                return sender, EndOfStream(sender, _epoch(h.get("epoch")))
+            if h["ctl"] == "mark" and h.get("epoch") is not None:
+                return sender, Mark(sender, _epoch(h["epoch"]))  # type: ignore[arg-type]
         raise WireError(f"bad control message {h.get('ctl')!r}")
     if len(parts) != 2:
         raise WireError("data message without payload part")
@@ -99,4 +157,4 @@ def decode(parts: Sequence[Any], max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BY
         raise WireError(f"payload has {payload.nbytes} bytes, header says {expected}")
     data = np.frombuffer(payload, dtype=dt)
     data = data.reshape(shape) if shape else data.reshape(())
-    return Frame(kind=kind, data=data, t=float(t), seq=seq, stream=stream, meta=meta)
+    return sender, Frame(kind=kind, data=data, t=float(t), seq=seq, stream=stream, meta=meta)

@@ -6,6 +6,9 @@ from typing import Any
 import yaml
 
 Path_ = tuple[str, ...]
+#: Bounds of a graph file: its size, and the values it expands to (aliases included).
+MAX_BYTES = 1 << 20
+MAX_VALUES = 50_000
 
 
 class YamlError(ValueError):
@@ -15,7 +18,11 @@ class YamlError(ValueError):
 
 
 def load_with_lines(text: str) -> tuple[Any, dict[Path_, int]]:
-    """Parse YAML with the safe loader; return the data and ``{key path: 1-based line}``."""
+    """Parse YAML with the safe loader; return the data and ``{key path: 1-based line}``.
+    A text over :data:`MAX_BYTES`, or one whose values (aliases expanded) exceed
+    :data:`MAX_VALUES` (an alias bomb), is refused."""
+    if len(text) > MAX_BYTES:
+        raise YamlError(1, f"graph file larger than {MAX_BYTES} bytes")
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -24,8 +31,14 @@ def load_with_lines(text: str) -> tuple[Any, dict[Path_, int]]:
         raise YamlError(mark.line + 1 if mark else 1, f"malformed YAML: {problem}") from None
     lines: dict[Path_, int] = {}
     constructor = yaml.SafeLoader("")
+    count = 0
 
     def build(node: yaml.Node, path: Path_) -> Any:
+        nonlocal count
+        count += 1
+        if count > MAX_VALUES or len(path) > 100:
+            raise YamlError(node.start_mark.line + 1, f"graph expands to more than "
+                            f"{MAX_VALUES} values or 100 levels (aliases?)")
         lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}

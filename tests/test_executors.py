@@ -126,27 +126,38 @@ def _alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split()[2] == "Z")
 
 
-@pytest.mark.parametrize("executor,sig", [("processes", signal.SIGTERM),
-                                          ("threads", signal.SIGINT),
-                                          ("processes", signal.SIGINT)])
-def test_signal_stops_endless_realtime_graph_within_2s(tmp_path, executor, sig) -> None:
+def endless(tmp_path: Path) -> Path:
+    """An endless real-time graph; its frames also go to a line-buffered JSONL file, so
+    that a test can wait until every process really runs."""
     config = tmp_path / "endless.yaml"
     config.write_text(json.dumps({"name": "endless", "nodes": {
         "src": {"plugin": "source.synth", "params": {"signal": "sine", "realtime": True}},
         "gain": {"plugin": "filter.gain", "input": "src", "params": {"db": -6}},
         "out": {"plugin": "sink.npy", "input": "gain",
-                "params": {"path": str(tmp_path / "o.npy")}}}}))
-    proc = subprocess.Popen([sys.executable, "-m", "streamser", "run", str(config), "-x",
-                             executor, "-q"], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    kids: list[int] = []
-    while time.monotonic() < deadline:
-        kids = _children(proc.pid)
-        if executor == "threads" or len(kids) == 3:
-            break
+                "params": {"path": str(tmp_path / "o.npy")}},
+        "seen": {"plugin": "sink.jsonl", "input": "gain",
+                 "params": {"path": str(tmp_path / "seen.jsonl"), "data": False}}}}))
+    return config
+
+
+def start_endless(tmp_path: Path, executor: str) -> tuple[subprocess.Popen[str], list[int]]:
+    proc = subprocess.Popen([sys.executable, "-m", "streamser", "run", str(endless(tmp_path)),
+                             "-x", executor, "-q"], stderr=subprocess.PIPE, text=True)
+    seen = tmp_path / "seen.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (seen.exists() and seen.stat().st_size):
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         time.sleep(0.1)
-    time.sleep(1.5)  # running for real
-    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    return proc, _children(proc.pid)
+
+
+@pytest.mark.parametrize("executor,sig", [("processes", signal.SIGTERM),
+                                          ("threads", signal.SIGINT),
+                                          ("processes", signal.SIGINT)])
+def test_signal_stops_endless_realtime_graph_within_2s(tmp_path, executor, sig) -> None:
+    proc, kids = start_endless(tmp_path, executor)
+    assert executor == "threads" or len(kids) == 4
+    time.sleep(0.5)  # running for real
     t0 = time.monotonic()
     proc.send_signal(sig)
     proc.wait(timeout=10)
@@ -155,6 +166,34 @@ def test_signal_stops_endless_realtime_graph_within_2s(tmp_path, executor, sig) 
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
     assert not [k for k in kids if _alive(k)], "orphan processes left"
     assert len(np.load(tmp_path / "o.npy")) > 0  # flushed what it had on the way out
+
+
+@pytest.mark.parametrize("after", [0.3, 2.0])
+def test_sigterm_while_starting_exits_0_and_leaves_no_child(tmp_path, after) -> None:
+    """A stop while the graph loads or the children start: exit 0 at once, no orphan."""
+    proc = subprocess.Popen([sys.executable, "-m", "streamser", "run", str(endless(tmp_path)),
+                             "-x", "processes", "-q"], stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    kids = _children(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    proc.wait(timeout=10)
+    assert time.monotonic() - t0 < 2.0
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    kids += _children(proc.pid)
+    time.sleep(0.5)
+    assert not [k for k in kids if _alive(k)], "orphan processes left"
+
+
+def test_children_exit_when_the_parent_is_killed(tmp_path) -> None:
+    proc, kids = start_endless(tmp_path, "processes")
+    assert len(kids) == 4
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline and [k for k in kids if _alive(k)]:
+        time.sleep(0.1)
+    assert not [k for k in kids if _alive(k)], "children outlived their parent"
 
 
 def test_malformed_messages_are_dropped_and_counted(tmp_path, cry_clip) -> None:
@@ -228,6 +267,14 @@ def test_failing_node_is_one_line_error(tmp_path, cry_clip, executor) -> None:
     graph["nodes"]["gain"]["params"] = {}
     config = tmp_path / "g.yaml"
     config.write_text(json.dumps(graph))
+    if executor == "processes":  # frames from another process are dropped by default
+        dropped = cli("run", str(config), "-x", executor, "-q", "--metrics",
+                      str(tmp_path / "m.json"))
+        assert dropped.returncode == 0, dropped.stderr
+        assert json.loads((tmp_path / "m.json").read_text())["gain"]["errors"] == 1
+        assert "boom on frame 2" in dropped.stderr   # logged once
+        graph["nodes"]["gain"]["on_error"] = "stop"
+        config.write_text(json.dumps(graph))
     res = cli("run", str(config), "-x", executor, "-q")
     assert res.returncode == 1
     assert "error: node 'gain' failed" in res.stderr

@@ -51,3 +51,43 @@ class Boom(Node):
         if self.n == 2:
             raise ValueError("boom on frame 2")
         return [frame]
+
+
+class JitterParams(Params):
+    ms: float = Field(2.0, ge=0, description="Longest random sleep per frame, milliseconds.")
+    every: int = Field(1, ge=1, description="Emit on every N-th frame only (0..2 frames).")
+
+
+class Jitter(Node):
+    """Pass audio on after a random sleep; on every ``every``-th frame only, and then once
+    or twice (a node whose output count and timing vary)."""
+
+    Params = JitterParams
+    inputs = ("audio",)
+    outputs = ("audio",)
+
+    def start(self) -> None:
+        self.n = 0
+        self.rng = np.random.default_rng()
+
+    def process(self, frame: Frame) -> list[Frame]:
+        time.sleep(self.rng.uniform(0, self.params.ms) / 1000)
+        self.n += 1
+        if self.n % self.params.every:
+            return []
+        return [frame] * (1 + self.n % 2)
+
+
+class Order(Node):
+    """Fan-in that records the order it is handed frames in: each output is a vad frame
+    [t, the first sample] of the input, so any reordering changes the output bytes."""
+
+    inputs = ("audio",)
+    outputs = ("vad",)
+
+    def process(self, frame: Frame) -> list[Frame]:
+        row = np.asarray([frame.t, frame.data[0] if frame.data.size else 0.0], np.float32)
+        return [Frame("vad", row, t=frame.t, stream=frame.stream, meta={"hop": 1.0})]
+
+    def flush(self) -> list[Frame]:
+        return [Frame("vad", np.asarray([-1.0, -1.0], np.float32), meta={"hop": 1.0})]

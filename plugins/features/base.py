@@ -9,6 +9,7 @@ import numpy as np
 from streamser.dsp.framing import Framer
 from streamser.frames import Frame
 from streamser.node import Node
+from streamser.streams import StreamStates
 
 
 @dataclass
@@ -56,7 +57,7 @@ class FramedFeatures(Node):
         return None
 
     def start(self) -> None:
-        self._streams: dict[str, StreamState] = {}
+        self._streams: StreamStates[StreamState] = self.stream_states()
 
     def _segment(self, frame: Frame) -> tuple[StreamState, list[Frame]]:
         """This stream's state; a gap or rate change starts a new segment, and the old

@@ -9,7 +9,7 @@ exactly its window length per call. Emits ``scores`` frames (class probabilities
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -17,6 +17,8 @@ from pydantic import Field
 
 from streamser.frames import Frame
 from streamser.node import Node, Params
+from streamser.ports import Port
+from streamser.streams import StreamStates
 
 from .backends import Backend, open_backend
 
@@ -56,7 +58,7 @@ class Infer(Node):
         self.backend: Backend = open_backend(path, self.params.backend,
                                              self.params.threads)
         self.contract = self.backend.contract
-        self._streams: dict[str, _Stream] = {}
+        self._streams: StreamStates[_Stream] = self.stream_states()
 
     def _stream(self, frame: Frame) -> _Stream:
         st = self._streams.get(frame.stream)
@@ -65,6 +67,16 @@ class Infer(Node):
                          gap=bool(frame.meta.get("gap")))
             self._streams[frame.stream] = st
         return st
+
+    def port(self, kind: str) -> Port | None:
+        """Patches of exactly the model's input shape; feature rows of its width."""
+        base = super().port(kind)
+        c = self.contract
+        if base is None:
+            return None
+        if c.mode == "window" or len(c.x_shape) > 1:
+            return replace(base, shape=tuple(c.x_shape))
+        return base.with_width(c.x_shape[0])
 
     def _check(self, data: np.ndarray, expected: tuple[int, ...]) -> None:
         if tuple(data.shape) != expected:

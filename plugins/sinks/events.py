@@ -1,14 +1,10 @@
 """sink.events: event frames as JSON lines, for the robot to tail."""
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
-from typing import IO
-
 from pydantic import Field
 
 from streamser.frames import Frame
+from streamser.jsonlines import LineWriter, strict_dumps
 from streamser.node import Node, Params
 
 
@@ -25,17 +21,13 @@ class EventsSink(Node):
     params: EventsParams
 
     def start(self) -> None:
-        if self.params.path == "-":
-            self._fh: IO[str] = sys.stdout
-        else:
-            Path(self.params.path).parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.params.path, "w")
+        self._out = LineWriter(self.params.path)
 
     def process(self, frame: Frame) -> tuple[()]:
-        self._fh.write(json.dumps(frame.meta) + "\n")
-        self._fh.flush()
+        """Strict JSON (no NaN), each line written whole or not at all."""
+        self._out.write(strict_dumps(frame.meta))
         return ()
 
     def stop(self) -> None:
-        if getattr(self, "_fh", None) is not None and self.params.path != "-":
-            self._fh.close()
+        if getattr(self, "_out", None) is not None:
+            self._out.close()

@@ -1,13 +1,10 @@
 """sink.jsonl: one JSON object per frame."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import IO
-
 from pydantic import Field
 
 from streamser.frames import Frame
+from streamser.jsonlines import LineWriter, strict_dumps
 from streamser.node import Node, Params
 
 
@@ -23,12 +20,7 @@ class JsonlSink(Node):
     params: JsonlParams
 
     def start(self) -> None:
-        if self.params.path == "-":
-            import sys
-            self._fh: IO[str] = sys.stdout
-        else:
-            Path(self.params.path).parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.params.path, "w", buffering=1)
+        self._out = LineWriter(self.params.path)
 
     def process(self, frame: Frame) -> tuple[()]:
         row = {"kind": frame.kind, "stream": frame.stream, "seq": frame.seq,
@@ -36,9 +28,9 @@ class JsonlSink(Node):
                "dtype": frame.data.dtype.name, "meta": frame.meta}
         if self.params.data:
             row["data"] = frame.data.tolist()
-        self._fh.write(json.dumps(row) + "\n")
+        self._out.write(strict_dumps(row))
         return ()
 
     def stop(self) -> None:
-        if getattr(self, "_fh", None) is not None and self.params.path != "-":
-            self._fh.close()
+        if getattr(self, "_out", None) is not None:
+            self._out.close()

@@ -31,9 +31,26 @@ class NpySink(Node):
         self._written = False
 
     def process(self, frame: Frame) -> tuple[()]:
+        """Frames must all be of the first one's kind and shape (concat: but its length),
+        or the file could not be written at the end."""
+        if self._parts:
+            first = self._parts[0]
+            concat = self._mode() == "concat"
+            same = frame.data.shape[1:] == first.shape[1:] if concat and frame.data.ndim \
+                else frame.data.shape == first.shape
+            if frame.kind != self._kind or frame.data.ndim != first.ndim or not same:
+                raise ValueError(f"{self.name}: a {frame.kind} frame of shape "
+                                 f"{list(frame.data.shape)} after {self._kind} frames of "
+                                 f"shape {list(first.shape)}")
         self._parts.append(frame.data)
         self._kind = self._kind or frame.kind
         return ()
+
+    def _mode(self) -> str:
+        mode = self.params.mode
+        if mode == "auto":
+            mode = "concat" if self._kind in ("audio", "features") else "stack"
+        return mode
 
     def flush(self) -> tuple[()]:
         self._write()
@@ -44,9 +61,7 @@ class NpySink(Node):
             self._write()
 
     def _write(self) -> None:
-        mode = self.params.mode
-        if mode == "auto":
-            mode = "concat" if self._kind in ("audio", "features") else "stack"
+        mode = self._mode()
         if not self._parts:
             out = np.zeros(0, np.float32)
         elif mode == "concat":

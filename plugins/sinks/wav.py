@@ -15,6 +15,7 @@ from pydantic import Field
 
 from streamser.frames import Frame
 from streamser.node import Node, Params
+from streamser.streams import StreamStates
 
 
 class WavParams(Params):
@@ -89,7 +90,7 @@ class WavSink(Node):
     params: WavParams
 
     def start(self) -> None:
-        self._streams: dict[str, _Stream] = {}
+        self._streams: StreamStates[_Stream] = self.stream_states()
         self.written: list[Path] = []
 
     def process(self, frame: Frame) -> tuple[()]:

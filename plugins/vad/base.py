@@ -32,6 +32,7 @@ from pydantic import Field
 
 from streamser.frames import Frame
 from streamser.node import Node, Params
+from streamser.streams import StreamStates
 
 
 class VadParams(Params):
@@ -107,7 +108,7 @@ class VadNode(Node):
         raise NotImplementedError
 
     def start(self) -> None:
-        self._streams: dict[str, VadStream] = {}
+        self._streams: StreamStates[VadStream] = self.stream_states()
 
     def process(self, frame: Frame) -> list[Frame]:
         st = self._state(frame)

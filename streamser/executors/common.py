@@ -1,13 +1,20 @@
 """What every executor shares: stop control, pacing, timed node calls, errors."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
 
 from ..frames import Frame
 from ..metrics import NodeMetrics
 from ..node import Node
+from ..ports import Port, check
+
+log = logging.getLogger("streamser")
 
 #: After a stop request, nodes get this long to drain and flush before being aborted.
 DRAIN_SECONDS = 1.2
@@ -25,6 +32,11 @@ class NodeFailed(RuntimeError):
         return (NodeFailed, (self.node, self.text))
 
 
+class SourceError(NodeFailed):
+    """A source failed to read (a truncated file, say): its stream was ended there and
+    the graph drained and flushed (open episodes closed) before this is raised."""
+
+
 class Control:
     """Stop (sources end, the graph drains and flushes) and abort (drop everything now)."""
 
@@ -35,6 +47,8 @@ class Control:
         self.position: dict[str, float] = {}
         self.total: dict[str, float | None] = {}
         self._closers: list[Callable[[], None]] = []
+        #: Set once the graph is loaded and about to run (a signal before exits at once).
+        self.started = False
 
     def on_stop(self, close: Callable[[], None]) -> None:
         """Call ``close`` (a source's ``close``) when a stop is requested."""
@@ -86,12 +100,102 @@ def call(metrics: NodeMetrics, fn, *args) -> Iterable[Frame]:  # type: ignore[no
     return out
 
 
-def next_frame(metrics: NodeMetrics, frames: Iterator[Frame]) -> Frame | None:
-    """A source's next frame (None at the end), timed like :func:`call`."""
+class Guarded:
+    """One node's ``process``/``flush`` as the executor calls them: the port contract is
+    checked first (a frame that breaks it is rejected), calls are timed, and with
+    ``on_error: drop`` an exception drops that frame (counted, logged once per cause with
+    the stream id) instead of stopping the run. ``on_error`` None: drop for frames that
+    came from another process or host, stop for frames from this one."""
+
+    def __init__(self, name: str, node: Node, metrics: NodeMetrics,
+                 on_error: str | None = None) -> None:
+        self.name, self.node, self.metrics, self.on_error = name, node, metrics, on_error
+        self._ports: dict[str, Port | None] = {}
+        self._logged: set[tuple[str, ...]] = set()
+
+    def accept(self, frame: Frame) -> bool:
+        """Check the frame against the node's port for its kind; count a rejection."""
+        kind = frame.kind
+        if kind not in self._ports:
+            self._ports[kind] = self.node.port(kind)
+        why = check(frame, self._ports[kind])
+        if why is None:
+            return True
+        self.metrics.rejected += 1
+        self._once(("reject", kind, why.split(" ")[0]),
+                   f"node '{self.name}': rejected a {kind} frame of stream "
+                   f"'{frame.stream}': {why}")
+        return False
+
+    def process(self, frame: Frame, remote: bool = False) -> Iterable[Frame]:
+        if not self.accept(frame):
+            return ()
+        return self._guard(self.node.process, [frame], remote, frame)
+
+    def process_batch(self, fn: Callable[[list[Frame]], Iterable[Frame]],
+                      frames: list[Frame], remote: bool = False) -> Iterable[Frame]:
+        frames = [f for f in frames if self.accept(f)]
+        if not frames:
+            return ()
+        try:
+            return call(self.metrics, fn, frames)
+        except Exception:
+            if self._policy(remote) == "stop":
+                raise
+        # one frame spoilt the batch: find it, one frame at a time (state is per stream)
+        return [out for f in frames for out in self._guard(self.node.process, [f], remote, f)]
+
+    def flush(self) -> Iterable[Frame]:
+        return self._guard(self.node.flush, [], False, None)
+
+    def _policy(self, remote: bool) -> str:
+        return self.on_error or ("drop" if remote else "stop")
+
+    def _guard(self, fn: Callable, args: list, remote: bool,  # type: ignore[type-arg]
+               frame: Frame | None) -> Iterable[Frame]:
+        try:
+            return call(self.metrics, fn, *args)
+        except Exception as exc:
+            if self._policy(remote) == "stop":
+                raise
+            self.metrics.errors += 1
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            stream = f" of stream '{frame.stream}'" if frame is not None else ""
+            self._once((type(exc).__name__, where.filename, str(where.lineno)),
+                       f"node '{self.name}': dropped a frame{stream}: "
+                       f"{type(exc).__name__}: {exc} (on_error: drop; logged once per cause)")
+            return ()
+
+    def _once(self, cause: tuple[str, ...], message: str) -> None:
+        if cause not in self._logged and len(self._logged) < 1000:
+            self._logged.add(cause)
+            log.warning(message)
+
+
+def source_failed(name: str, exc: Exception) -> SourceError:
+    """Note a source's read error (one line) and make the error raised after the drain."""
+    err = SourceError(name, exc)
+    log.error(f"{err}; its stream ends here (the graph drains and flushes first)")
+    return err
+
+
+def next_frame(metrics: NodeMetrics, frames: Iterator[Frame], name: str = "source"
+               ) -> Frame | None:
+    """A source's next frame (None at the end), timed like :func:`call`; non-finite
+    samples (NaN, Inf) are replaced by 0 and counted, with one warning per source."""
     t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
     frame = next(frames, None)
     if frame is not None:
         metrics.timed(time.perf_counter_ns() - t0, time.thread_time_ns() - c0)
+        data = frame.data
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            bad = int(data.size - np.count_nonzero(np.isfinite(data)))
+            if not metrics.replaced:
+                log.warning(f"node '{name}': {bad} non-finite samples in the frame at "
+                            f"t={frame.t:.3f} of stream '{frame.stream}' replaced by 0 "
+                            "(counted as 'replaced'; warned once)")
+            metrics.replaced += bad
+            frame.data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
     return frame
 
 

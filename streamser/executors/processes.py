@@ -2,7 +2,8 @@
 
 Each child is ``streamser node GRAPH --only NODE`` on the resolved graph, so a local
 multi-process run and a multi-host deployment are the same code path. Children die
-with their parent (PR_SET_PDEATHSIG on Linux, plus a parent watchdog).
+with their parent (PR_SET_PDEATHSIG on Linux, set first thing in ``__main__``, plus a
+parent watchdog).
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from ..graph import Graph
 from .common import DRAIN_SECONDS, Control, NodeFailed
 
 TRANSPORTS = ("ipc", "tcp")
+#: Exit code of a child whose source failed to read, after its graph drained.
+SOURCE_ERROR = 3
 
 
 def _free_port() -> int:
@@ -34,6 +37,7 @@ def run_processes(graph: Graph, control: Control, transport: str = "ipc"
                   ) -> dict[str, dict[str, Any]]:
     if transport not in TRANSPORTS:
         raise ValueError(f"transport must be one of {TRANSPORTS}")
+    _check_binds(graph)
     rundir = Path(tempfile.mkdtemp(prefix="streamser-"))
     raw = json.loads(graph.to_json())
     for name, body in raw["nodes"].items():
@@ -45,13 +49,17 @@ def run_processes(graph: Graph, control: Control, transport: str = "ipc"
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name in graph.nodes:
+            if control.stop.is_set():  # stopped while starting: start no more
+                break
             cmd = [sys.executable, "-m", "streamser", "node", str(config), "--only", name,
                    "--metrics", str(rundir / f"{name}.metrics.json"), "--quiet",
                    "--parent", str(os.getpid())]
-            procs[name] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+            procs[name] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=_child_env())
         failed = _wait(procs, control)
         if failed:
-            raise NodeFailed(failed, f"its process exited with code {procs[failed].returncode}")
+            error = rundir / f"{failed}.metrics.json.error"
+            raise NodeFailed(failed, error.read_text() if error.exists() else
+                             f"its process exited with code {procs[failed].returncode}")
         metrics = {}
         for name in graph.nodes:
             path = rundir / f"{name}.metrics.json"
@@ -65,14 +73,38 @@ def run_processes(graph: Graph, control: Control, transport: str = "ipc"
         shutil.rmtree(rundir, ignore_errors=True)
 
 
+def _child_env() -> dict[str, str]:
+    """The parent's environment with PYTHONSAFEPATH: ``python -m`` would otherwise put the
+    working directory first on a child's ``sys.path``, so that a stray module there (a
+    ``click.py``, say) would be imported instead of the library."""
+    return {**os.environ, "PYTHONSAFEPATH": "1"}
+
+
+def _check_binds(graph: Graph) -> None:
+    """Fail at once, before any child starts, when a tcp endpoint of the graph is taken."""
+    for name, spec in graph.nodes.items():
+        endpoint = spec.endpoint or ""
+        if not endpoint.startswith("tcp://") or not spec.inputs:
+            continue
+        host, _, port = endpoint[len("tcp://"):].rpartition(":")
+        try:
+            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+                s.bind((host.strip("[]"), int(port)))
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise NodeFailed(name, f"cannot bind {endpoint}: {why}") from None
+
+
 def _wait(procs: dict[str, subprocess.Popen[bytes]], control: Control) -> str | None:
-    """Wait for every child; on stop, SIGTERM them and SIGKILL what outlives the drain."""
+    """Wait for every child; on stop, SIGTERM them and SIGKILL what outlives the drain.
+    A child that exits non-zero before any stop is the failure reported; after a stop
+    (requested, or after a failure), children killed at the deadline are not."""
     deadline = None
     failed = None
     while [p.poll() for p in procs.values()].count(None):  # poll every child, each round
-        if failed is None:
+        if failed is None and deadline is None:  # (3: a source's read error, drained)
             failed = next((n for n, p in procs.items()
-                           if p.returncode not in (None, 0)), None)
+                           if p.returncode not in (None, 0, SOURCE_ERROR)), None)
             if failed is not None:
                 control.stop.set()
         if control.stop.is_set() and deadline is None:

@@ -5,7 +5,8 @@ its ``endpoint`` (ipc:// or tcp://), and producers here connect to the ``endpoin
 consumers that run elsewhere. The ``threads`` executor is one partition holding every
 node; the ``processes`` executor and ``streamser node --only`` run one partition per
 process. Each node owns one PULL socket and one PUSH socket per consumer (fan-out
-copies, fan-in merges in arrival order); high-water marks bound every queue.
+copies; a fan-in node takes its inputs in the order fixed by ``ordering``, whatever the
+timing); high-water marks bound every queue.
 """
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -26,8 +28,21 @@ from ..graph import Graph
 from ..metrics import NodeMetrics
 from ..node import Node, Source
 from ..security import Curve
-from ..wire import EndOfStream, WireError, decode, encode, encode_eos
-from .common import DRAIN_SECONDS, Control, NodeFailed, Pacer, call, is_live, is_paced, next_frame
+from ..streams import expired_count
+from ..wire import EndOfStream, Epoch, Mark, WireError, decode_from, encode, encode_eos, encode_mark
+from .common import (
+    DRAIN_SECONDS,
+    Control,
+    Guarded,
+    NodeFailed,
+    Pacer,
+    SourceError,
+    is_live,
+    is_paced,
+    next_frame,
+    source_failed,
+)
+from .ordering import Inbox, needs_marks, source_sets
 
 POLL_MS = 50
 LINGER_MS = 10_000
@@ -44,7 +59,8 @@ class _Aborted(Exception):
 
 class Handoff:
     """Frames between threads of one process travel by reference: the inproc message is
-    a 16-byte ticket (a random per-run prefix and a counter) redeemed here once.
+    a 16-byte ticket (a random per-run prefix and a counter) redeemed here once for the
+    sender's name and the frame (or mark).
 
     No encoding, no copy. A ticket that is unknown (forged, or sent twice) is rejected
     like any malformed message.
@@ -55,15 +71,15 @@ class Handoff:
     def __init__(self) -> None:
         self._prefix = secrets.token_bytes(8)
         self._count = itertools.count()
-        self._frames: dict[bytes, Frame] = {}
+        self._items: dict[bytes, tuple[str, Frame | Mark]] = {}
 
-    def put(self, frame: Frame) -> bytes:
+    def put(self, sender: str, item: Frame | Mark) -> bytes:
         ticket = self._prefix + next(self._count).to_bytes(8, "little")
-        self._frames[ticket] = frame
+        self._items[ticket] = (sender, item)
         return ticket
 
-    def take(self, ticket: bytes) -> Frame | None:
-        return self._frames.pop(ticket, None)
+    def take(self, ticket: bytes) -> tuple[str, Frame | Mark] | None:
+        return self._items.pop(ticket, None)
 
 
 def default_endpoint(graph: Graph, name: str) -> str:
@@ -78,11 +94,21 @@ class Wiring:
     binds: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     producers: frozenset[str] = frozenset()
+    #: Producers in order of the node's ``input`` list, and which run in this partition.
+    inputs: tuple[str, ...] = ()
+    local_producers: frozenset[str] = frozenset()
+    #: Per output: whether that consumer takes marks (``ordering``).
+    marks_out: list[bool] = field(default_factory=list)
+    #: Whether this node takes marks, its producers' source sets, its own.
+    marks_in: bool = False
+    sources: dict[str, frozenset[int]] = field(default_factory=dict)
+    source_index: int = 0
 
 
 def plan(graph: Graph, names: Iterable[str], run_id: str) -> dict[str, Wiring]:
     """Endpoints each node of the partition binds and connects to."""
     inside = set(names)
+    marks, sources = needs_marks(graph), source_sets(graph)
     wiring = {}
     for name in graph.nodes:
         if name not in inside:
@@ -95,7 +121,12 @@ def plan(graph: Graph, names: Iterable[str], run_id: str) -> dict[str, Wiring]:
             binds.append(default_endpoint(graph, name))
         outputs = [f"inproc://{run_id}/{c}" if c in inside else default_endpoint(graph, c)
                    for c in graph.consumers[name]]
-        wiring[name] = Wiring(binds, outputs, frozenset(spec.inputs))
+        wiring[name] = Wiring(
+            binds, outputs, frozenset(spec.inputs), spec.inputs,
+            frozenset(p for p in spec.inputs if p in inside),
+            [marks[c] for c in graph.consumers[name]], marks[name],
+            {p: sources[p] for p in (*spec.inputs, name)},
+            graph.sources.index(name) if spec.is_source else 0)
     return wiring
 
 
@@ -107,7 +138,9 @@ class _NodeThread(threading.Thread):
         self.node_name, self.node, self.wiring = name, node, wiring
         self.graph, self.ctx, self.curve, self.control = graph, ctx, curve, control
         self.metrics = NodeMetrics()
+        self.guard = Guarded(name, node, self.metrics, graph.nodes[name].on_error)
         self.error: BaseException | None = None
+        self.late: SourceError | None = None  # a source's read error, raised after the drain
         self.live = is_live(node)
         self.cpu = cpu
         self.handoff = handoff
@@ -115,6 +148,9 @@ class _NodeThread(threading.Thread):
         self.pushes: list[zmq.Socket] = []
         self.local: list[bool] = []  # per push socket: an inproc link
         self.monitors: list[tuple[zmq.Socket, zmq.Socket]] = []
+        self._marked: Epoch | None = None      # the last mark sent
+        self._due: Epoch | None = None         # progress not yet sent (nothing to delimit)
+        self._unmarked = False                 # frames sent since the last mark
 
     # sockets -------------------------------------------------------------------------
     def _open(self) -> None:
@@ -125,18 +161,19 @@ class _NodeThread(threading.Thread):
             # queue only on established links: a live source drops (and counts) instead
             # of piling frames up for a consumer that is not there yet
             sock.immediate = True
+            self.pushes.append(sock)
+            self.local.append(endpoint.startswith("inproc://"))
             if endpoint.startswith("tcp://") and self.curve:
                 self.curve.client(sock)
             if not endpoint.startswith("inproc://"):
                 self.monitors.append((sock, sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)))
             sock.connect(endpoint)
-            self.pushes.append(sock)
-            self.local.append(endpoint.startswith("inproc://"))
         if self.wiring.binds:
             sock = self.ctx.socket(zmq.PULL)
+            sock.linger = 0
+            self.pull = sock  # closed by _close, also when a bind fails
             sock.rcvhwm = self.graph.queue
             sock.rcvtimeo = POLL_MS
-            sock.linger = 0
             for endpoint in self.wiring.binds:
                 if endpoint.startswith("tcp://"):
                     if self.curve:
@@ -145,8 +182,8 @@ class _NodeThread(threading.Thread):
                 try:
                     sock.bind(endpoint)
                 except zmq.ZMQError as exc:
-                    raise RuntimeError(f"cannot bind {endpoint}: {exc}") from None
-            self.pull = sock
+                    raise RuntimeError(f"cannot bind {endpoint}: "
+                                       f"{zmq.strerror(exc.errno)}") from None
 
     def _await_consumers(self) -> None:
         """Keep the links to other processes open until each consumer hangs up.
@@ -164,7 +201,7 @@ class _NodeThread(threading.Thread):
                     break
 
     def _close(self) -> None:
-        aborted = self.control.abort.is_set()
+        aborted = self.control.abort.is_set() or self.error is not None
         for sock, monitor in self.monitors:
             sock.disable_monitor()
             monitor.close(linger=0)
@@ -188,92 +225,176 @@ class _NodeThread(threading.Thread):
     def _emit(self, frames: Iterable[Frame]) -> None:
         for frame in frames:
             self.metrics.frames_out += 1
+            self._unmarked = True
             wire = None
             for sock, local in zip(self.pushes, self.local):
                 if local:  # same process: the frame itself travels, by reference
-                    ticket = self.handoff.put(frame)
+                    ticket = self.handoff.put(self.node_name, frame)
                     if not self._deliver(sock, [ticket], self.live):
                         self.handoff.take(ticket)
                 else:
-                    wire = wire or encode(frame)
+                    wire = wire or encode(frame, self.node_name)
                     self._deliver(sock, wire, self.live)
 
-    def _end_stream(self) -> None:
+    def _mark(self, epoch: Epoch | None, now: bool = False) -> None:
+        """Tell the consumers that take marks that ``epoch`` is done: at once when frames
+        of it went out (they must be delimited), else when this node next waits."""
+        if epoch is None or (self._marked is not None and epoch <= self._marked):
+            return
+        self._due = epoch
+        if now or self._unmarked:
+            self._send_due()
+
+    def _send_due(self) -> None:
+        epoch, self._due = self._due, None
+        if epoch is None:
+            return
+        self._marked, self._unmarked = epoch, False
+        wire = None
+        for sock, local, takes in zip(self.pushes, self.local, self.wiring.marks_out):
+            if not takes:
+                continue
+            if local:
+                ticket = self.handoff.put(self.node_name, Mark(self.node_name, epoch))
+                if not self._deliver(sock, [ticket], self.live):
+                    self.handoff.take(ticket)
+            else:
+                wire = wire or encode_mark(self.node_name, epoch)
+                self._deliver(sock, wire, self.live)
+
+    def _end_stream(self, epoch: Epoch | None) -> None:
         for sock in self.pushes:
-            self._deliver(sock, encode_eos(self.node_name), live=False)
+            self._deliver(sock, encode_eos(self.node_name, epoch), live=False)
 
     # loops ---------------------------------------------------------------------------
-    def _run_source(self, source: Source) -> None:
+    def _run_source(self, source: Source) -> Epoch:
         pacer = Pacer() if is_paced(source) else None
         frames = iter(source.frames())
         self.control.on_stop(source.close)
         self.control.total[self.node_name] = source.length()
-        stop = self.control.stop
+        stop, index, k = self.control.stop, self.wiring.source_index, 0
+        marks = any(self.wiring.marks_out)
         while not stop.is_set():
-            frame = next_frame(self.metrics, frames)
+            try:
+                frame = next_frame(self.metrics, frames, self.node_name)
+            except Exception as exc:  # end the stream here; fail after the drain
+                self.late = source_failed(self.node_name, exc)
+                break
             if frame is None:
                 break
             self.control.produced(self.node_name, frame)
             if pacer:
                 pacer.wait(frame, stop)
             self._emit((frame,))
+            if marks:
+                self._mark((k, index), now=True)
+            k += 1
+        return (k, index)
 
-    def _receive(self, parts: list[bytes], finished: set[str]) -> Frame | None:
-        """One message -> a frame, or None (end of stream noted, or rejected and counted)."""
-        metrics, producers = self.metrics, self.wiring.producers
+    def _receive(self, parts: list[Any]) -> tuple[str | None, Frame | EndOfStream | Mark] | None:
+        """One message -> (sender, item), or None (rejected and counted)."""
         if len(parts) == 1 and len(parts[0]) == Handoff.TICKET_BYTES:
-            msg = self.handoff.take(parts[0])
-            if msg is None:
-                metrics.rejected += 1
-                return None
-        else:
-            try:
-                msg = decode(parts, self.graph.max_frame_bytes)
-            except WireError:
-                metrics.rejected += 1
-                return None
-        if isinstance(msg, EndOfStream):
-            if msg.sender in producers:
-                finished.add(msg.sender)
-            else:
-                metrics.rejected += 1
+            got = self.handoff.take(parts[0])
+            if got is None:
+                self.metrics.rejected += 1
+            return got
+        try:
+            return decode_from(parts, self.graph.max_frame_bytes)
+        except WireError:
+            self.metrics.rejected += 1
             return None
-        metrics.frames_in += 1
-        return msg
 
-    def _run_node(self) -> None:
-        """Receive until every producer has ended. A node with ``process_batch`` (e.g.
-        ``infer``, serving many streams) gets every frame already waiting, up to
-        ``BATCH_MAX``, in one call."""
+    def _recv(self, wait: bool) -> list[Any] | None:
         assert self.pull is not None
-        pull, metrics, node = self.pull, self.metrics, self.node
-        producers = self.wiring.producers
-        batch_fn = getattr(node, "process_batch", None)
-        finished: set[str] = set()
-        while finished != producers:
-            try:
-                parts = pull.recv_multipart()
-            except zmq.Again:
-                if self.control.abort.is_set():
-                    raise _Aborted from None
-                continue
-            frame = self._receive(parts, finished)
-            if frame is None:
-                continue
-            if batch_fn is None:
-                self._emit(call(metrics, node.process, frame))
-            else:
-                frames = [frame]
-                while len(frames) < BATCH_MAX:
-                    try:
-                        more = self._receive(pull.recv_multipart(NOBLOCK), finished)
-                    except zmq.Again:
-                        break
-                    if more is not None:
-                        frames.append(more)
-                self._emit(call(metrics, batch_fn, frames))
+        try:
+            return self.pull.recv_multipart(0 if wait else NOBLOCK)
+        except zmq.Again:
             if self.control.abort.is_set():
-                raise _Aborted
+                raise _Aborted from None
+            return None
+
+    def _process(self, frames: list[Frame], remote: bool) -> None:
+        batch_fn = getattr(self.node, "process_batch", None)
+        if batch_fn is not None and len(frames) > 1:
+            self._emit(self.guard.process_batch(batch_fn, frames, remote))
+        else:
+            for frame in frames:
+                self._emit(self.guard.process(frame, remote))
+        if self.control.abort.is_set():
+            raise _Aborted
+
+    def _run_node(self) -> Epoch | None:
+        """Receive until every producer has ended. A node with ``process_batch`` (e.g.
+        ``infer``, serving many streams) gets the frames already waiting, up to
+        ``BATCH_MAX``, in one call. A node that takes marks gets its frames through an
+        :class:`Inbox`, epoch by epoch (``ordering``); the others in arrival order."""
+        w = self.wiring
+        batch_fn = getattr(self.node, "process_batch", None)
+        inbox = Inbox(w.inputs, w.sources, w.sources[self.node_name]) if w.marks_in else None
+        remote_in = not w.local_producers.issuperset(w.producers)
+        finished: set[str] = set()
+        while not (inbox.done if inbox else finished == w.producers):
+            parts = self._recv(wait=False)
+            if parts is None:
+                self._send_due()  # about to wait: no more coalescing of progress
+                parts = self._recv(wait=True)
+                if parts is None:
+                    continue
+            batch: list[Frame] = []
+            remote = False
+            for n in range(BATCH_MAX):  # what is waiting, up to BATCH_MAX messages
+                if n:
+                    parts = self._recv(wait=False)
+                    if parts is None:
+                        break
+                got = self._receive(parts)
+                if got is not None:
+                    sender, item = got
+                    if isinstance(item, Frame):
+                        if inbox is None and sender in w.producers:
+                            self.metrics.frames_in += 1
+                            batch.append(item)
+                            remote = remote or sender not in w.local_producers
+                        elif inbox is not None and sender in w.producers \
+                                and sender not in inbox.ended:
+                            self.metrics.frames_in += 1
+                            inbox.frame(sender, item)
+                        else:
+                            self.metrics.rejected += 1
+                    elif item.sender not in w.producers or (
+                            inbox is not None and item.sender in inbox.ended):
+                        self.metrics.rejected += 1
+                    elif inbox is not None:
+                        inbox.mark(item.sender, item.epoch, isinstance(item, EndOfStream))
+                    elif isinstance(item, EndOfStream):
+                        finished.add(item.sender)
+                if inbox is not None and inbox.done:
+                    break
+            if inbox is None:
+                if batch:
+                    self._process(batch, remote)
+                continue
+            for batch_groups in _batches(inbox.release(), batch_fn is not None):
+                if len(batch_groups) == 1:
+                    epoch, frames = batch_groups[0]
+                    for i in range(0, len(frames), BATCH_MAX):
+                        self._process(frames[i:i + BATCH_MAX], remote_in)
+                    self._mark(epoch)
+                    continue
+                # epochs of different streams in one process_batch call; each epoch's
+                # outputs (its stream's) then go out in epoch order, as if one by one
+                frames = [f for _, group in batch_groups for f in group]
+                by_stream: dict[str, list[Frame]] = {}
+                for out in self.guard.process_batch(batch_fn, frames, remote_in):
+                    by_stream.setdefault(out.stream, []).append(out)
+                for epoch, group in batch_groups:
+                    self._emit(by_stream.pop(group[0].stream, ()))
+                    self._mark(epoch)
+                self._emit(f for rest in by_stream.values() for f in rest)
+                if self.control.abort.is_set():
+                    raise _Aborted
+            self._mark(inbox.progress)
+        return inbox.end_epoch if inbox else None
 
     def run(self) -> None:
         try:
@@ -282,22 +403,47 @@ class _NodeThread(threading.Thread):
             if self.cpu is not None:
                 os.sched_setaffinity(0, {self.cpu})  # 0: this thread only
             if isinstance(self.node, Source):
-                self._run_source(self.node)
+                end = self._run_source(self.node)
             else:
-                self._run_node()
-            self._emit(call(self.metrics, self.node.flush))
-            self._end_stream()
+                end = self._run_node()
+            self._emit(self.guard.flush())
+            self._end_stream(end)
             self._await_consumers()
         except _Aborted:
             pass
         except BaseException as exc:  # reported by the partition, which stops the run
             self.error = exc
         finally:
+            self.metrics.expired = expired_count(self.node)
             try:
                 self.node.stop()
             except Exception as exc:
                 self.error = self.error or exc
             self._close()
+
+
+def _batches(groups: list[tuple[Epoch, list[Frame]]], batching: bool
+             ) -> Iterator[list[tuple[Epoch, list[Frame]]]]:
+    """Consecutive epochs grouped for one ``process_batch`` call: while each epoch holds
+    frames of one stream, and no stream comes twice (so that each output belongs to
+    exactly one epoch), up to ``BATCH_MAX`` frames."""
+    i = 0
+    while i < len(groups):
+        batch = [groups[i]]
+        streams = {f.stream for f in groups[i][1]}
+        size = len(groups[i][1])
+        j = i + 1
+        if batching and len(streams) == 1:
+            while j < len(groups):
+                more = {f.stream for f in groups[j][1]}
+                if len(more) != 1 or more & streams or size + len(groups[j][1]) > BATCH_MAX:
+                    break
+                batch.append(groups[j])
+                streams |= more
+                size += len(groups[j][1])
+                j += 1
+        yield batch
+        i = j
 
 
 def _shared_cpu(graph: Graph, threads: int) -> int | None:
@@ -306,10 +452,37 @@ def _shared_cpu(graph: Graph, threads: int) -> int | None:
     Only one thread runs Python at a time (the GIL); spread over cores, node threads
     hand the GIL across cores on every hop, which costs about twice as much per hop as
     on one core (docs/performance.md). ``pin_threads: false`` in the graph turns it off.
+    Partitions in different processes take different cores while there are free ones
+    (:func:`claim_cpu`).
     """
     if not graph.pin_threads or threads < 2 or not hasattr(os, "sched_setaffinity"):
         return None
-    return max(os.sched_getaffinity(0))
+    return claim_cpu(sorted(os.sched_getaffinity(0), reverse=True))
+
+
+_claimed: list[Any] = []  # lock files held for the life of the process
+
+
+def claim_cpu(cpus: list[int]) -> int:
+    """The first of ``cpus`` that no other streamser process on this machine holds (an
+    advisory lock on a file per core in the temp dir, released when the process ends);
+    when all are held, the one for this process id."""
+    import fcntl
+    import tempfile
+    for cpu in cpus:
+        path = Path(tempfile.gettempdir()) / f"streamser-cpu-{cpu}.lock"
+        try:
+            fh = open(path, "a")  # noqa: SIM115 - held open on purpose
+        except OSError:
+            break
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            continue
+        _claimed.append(fh)
+        return cpu
+    return cpus[os.getpid() % len(cpus)]
 
 
 def run_partition(graph: Graph, names: Iterable[str], control: Control,
@@ -350,6 +523,9 @@ def run_partition(graph: Graph, names: Iterable[str], control: Control,
         for t in threads:
             if t.error is not None:
                 raise NodeFailed(t.node_name, t.error) from t.error
+        for t in threads:
+            if t.late is not None:
+                raise t.late
     finally:
         for t in threads:
             t.join(1.0)
