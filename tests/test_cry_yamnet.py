@@ -126,3 +126,41 @@ def test_teacher_targets_from_a_checkpoint(tmp_path: Path, cry_patches) -> None:
     np.testing.assert_allclose(soft.sum(1), 1, atol=1e-5)
     with pytest.raises(ValueError, match="labels"):
         teacher_targets(str(path), [cry_patches], ["other", "cry"])
+
+
+def test_logits_head_steps_as_its_sequence_and_reads_audioset_scores(cry_patches) -> None:
+    """inputs: logits: the head reads YAMNet's 521 AudioSet logits (frozen classifier);
+    its step equals its sequence forward on a real cry."""
+    torch.manual_seed(0)
+    m = build("yamnet_lstm", 64, 2, inputs="logits")
+    m.load_backbone()
+    m.eval()
+    assert m.proj.in_features == 521
+    x = torch.from_numpy(cry_patches[None])
+    with torch.no_grad():
+        steps = m.forward_steps(x)[0]
+        state, stepped = m.initial_state(1), []
+        for p in x[0]:
+            logits, state = m.step(p[None], state)
+            stepped.append(logits[0])
+    torch.testing.assert_close(torch.stack(stepped), steps, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="inputs"):
+        build("yamnet_lstm", 64, 2, inputs="mfcc")
+
+
+def test_room_tone_is_quiet_and_varied() -> None:
+    """train.quiet's items: digital silence or coloured noise within the level range."""
+    from streamser.train.augment import room_tone
+
+    rng = np.random.default_rng(0)
+    tones = [room_tone(rng) for _ in range(60)]
+    silent = [t for t in tones if not np.any(t)]
+    assert 1 <= len(silent) <= 15
+    levels = [20 * np.log10(np.sqrt(np.mean(t.astype(np.float64) ** 2)))
+              for t in tones if np.any(t)]
+    assert min(levels) >= -90.5 and max(levels) <= -39.5
+    assert all(2.0 * 16000 <= len(t) <= 8.0 * 16000 for t in tones)
+    # white, pink and brown: the share of energy below 500 Hz spreads widely
+    low = [np.sum(np.abs(np.fft.rfft(t))[: len(t) * 500 // 16000] ** 2)
+           / np.sum(np.abs(np.fft.rfft(t)) ** 2) for t in tones if np.any(t)]
+    assert min(low) < 0.2 and max(low) > 0.9

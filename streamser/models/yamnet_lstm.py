@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from .agate import AttentionGateCell
 from .base import SequenceModel, State, last_valid, valid_mask
-from .yamnet import EMBEDDING, YAMNet
+from .yamnet import EMBEDDING, N_CLASSES, YAMNet
 
 CACHE = Path(os.environ.get("STREAMSER_CACHE", Path.home() / ".cache" / "streamser"))
 
@@ -37,7 +37,7 @@ class YamnetLSTM(SequenceModel):
     input_kind = "patches"
     streaming = True
     raw_input: ClassVar[bool] = True
-    defaults = {"proj": 128, "hidden": 64, "dropout": 0.3}
+    defaults = {"proj": 128, "hidden": 64, "dropout": 0.3, "inputs": "embedding"}
 
     def __init__(self, input_dim: int, n_classes: int, **hparams: Any) -> None:
         super().__init__(input_dim, n_classes, **hparams)
@@ -46,7 +46,11 @@ class YamnetLSTM(SequenceModel):
         hp = self.hparams
         self.backbone = YAMNet()
         self.backbone.requires_grad_(False)
-        self.proj = nn.Linear(EMBEDDING, hp["proj"])
+        if hp["inputs"] not in ("embedding", "logits"):
+            raise ValueError(f"yamnet_lstm: inputs must be 'embedding' or 'logits', "
+                             f"not {hp['inputs']!r}")
+        self.proj = nn.Linear(EMBEDDING if hp["inputs"] == "embedding" else N_CLASSES,
+                              hp["proj"])
         self.drop = nn.Dropout(hp["dropout"])
         self.cell = AttentionGateCell(hp["proj"], hp["hidden"])
         self.head = nn.Linear(hp["hidden"], n_classes)
@@ -121,7 +125,15 @@ class YamnetLSTM(SequenceModel):
         """``(B, P, 96, 64)`` patches or ``(B, P, 1024)`` embeddings -> ``(B, P, proj)``."""
         if x.dim() == 4:
             x = self.backbone.embed(x.flatten(0, 1)).unflatten(0, x.shape[:2])
-        return self.drop(F.relu(self.proj(x)))
+        return self.drop(F.relu(self.proj(self._inputs(x))))
+
+    def _inputs(self, embedding: Tensor) -> Tensor:
+        """What the head reads: the 1024-wide embedding, or (``inputs: logits``) YAMNet's
+        own 521 AudioSet logits of it (frozen classifier), which name what a sound is
+        (cat, laughter, baby cry) for sounds our data never shows."""
+        if self.hparams["inputs"] == "logits":
+            return self.backbone.classifier(embedding)
+        return embedding
 
     def forward_steps(self, x: Tensor) -> Tensor:
         return self.head(self.drop(self.cell.sequence(self._embed(x))))
@@ -135,7 +147,7 @@ class YamnetLSTM(SequenceModel):
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """One patch ``(B, 96, 64)`` (or embedding ``(B, 1024)``) -> logits, new state."""
         e = self.backbone.embed(x) if x.dim() == 3 else x
-        h, state = self.cell.step(F.relu(self.proj(e)), state)
+        h, state = self.cell.step(F.relu(self.proj(self._inputs(e))), state)
         return self.head(h), state
 
     def loss(self, x: Tensor, lengths: Tensor, target: Tensor,
