@@ -7,16 +7,18 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from . import __version__
-from .executors import EXECUTORS, Control, NodeFailed, run
-from .graph import Graph, GraphError, load_graph
-from .registry import PluginError, available, load
+
+if TYPE_CHECKING:     # the graph, executors and plugins load when a command needs them
+    from .executors import Control
+    from .graph import Graph
 
 EXIT_FAILED, EXIT_INVALID = 1, 2
+EXECUTORS = ("inline", "threads", "processes")
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
@@ -26,6 +28,7 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 
 def _load(config: str, sets: tuple[str, ...] = (), input: str | None = None,
           events: str | None = None, realtime: bool = False) -> Graph:
+    from .graph import GraphError, load_graph
     try:
         return load_graph(config, sets=sets, input=input, events=events, realtime=realtime)
     except GraphError as exc:
@@ -71,6 +74,7 @@ def _show_progress(control: Control, done: threading.Event) -> None:
 
 def _run(graph: Graph, executor: str, transport: str, names: list[str] | None,
          metrics_file: str | None, quiet: bool) -> None:
+    from .executors import Control, NodeFailed, run
     control = Control()
     _install_signals(control)
     done = threading.Event()
@@ -98,8 +102,12 @@ _quiet = click.option("--quiet", "-q", is_flag=True, help="Do not print the metr
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="streamser")
-def main() -> None:
+@click.option("--verbose", "-v", is_flag=True, help="Also show third-party libraries' log "
+              "lines and warnings (hidden by default).")
+def main(verbose: bool) -> None:
     """streamser: real-time streaming audio graphs over ZeroMQ."""
+    from .quiet import set_verbose
+    set_verbose(verbose)
 
 
 @main.command("run")
@@ -178,6 +186,7 @@ def validate_cmd(config: str, sets: tuple[str, ...]) -> None:
 def plugins_cmd() -> None:
     """List every plugin, one line each."""
     from .node import describe
+    from .registry import PluginError, available, load
     entries = available()
     width = max((len(n) for n in entries), default=10)
     for name, entry in entries.items():
@@ -199,6 +208,7 @@ def inspect_cmd(plugin: str) -> None:
     from rich.table import Table
 
     from .node import describe, param_table
+    from .registry import PluginError, load
     try:
         cls = load(plugin)
     except PluginError as exc:
@@ -280,7 +290,8 @@ def monitor_cmd(endpoint: str, topics: tuple[str, ...], seconds: float | None, o
     try:
         monitor(endpoint, list(topics), seconds, once, curve)
     except ValidationError as exc:
-        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        from .messages import validation_message
+        message = validation_message(exc.errors()[0])
         fail(f"{endpoint}: {message}", EXIT_INVALID)
     except RuntimeError as exc:
         fail(str(exc))
