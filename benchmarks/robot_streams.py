@@ -49,7 +49,7 @@ def graph_yaml(n: int, audio: Path, seconds: float, out: Path, realtime: bool = 
     nodes = spec["nodes"]
     del nodes["mic"], nodes["console"]
     sources = {f"src{i}": {"plugin": "source.file",
-                           "params": {"path": str(audio), "duration": seconds,
+                           "params": {"path": str(audio.resolve()), "duration": seconds,
                                       "stream": f"{prefix}-{i}", "block": 4096,
                                       "realtime": realtime,
                                       "offset": offsets[i] if offsets else 0.0}}

@@ -18,15 +18,17 @@ from pydantic import Field
 from streamser.frames import Frame
 from streamser.node import Node, Params
 
-from .backends import Backend, open_backend
+from .backends import BY_SUFFIX, RUNTIMES, Backend, open_backend
 
 
 class InferParams(Params):
-    model: str = Field(description="Model file (.onnx, .tflite, .pt) or bundled model name "
-                                   "(its int8 TFLite build is preferred).")
+    model: str = Field(description="Model file (.onnx, .tflite, .pt; relative to the graph "
+                                   "file's folder) or bundled model name.",
+                       json_schema_extra={"file": "model"})
     build: str | None = Field(None, description="For a bundled model: which build, e.g. "
                                                 "'.onnx' or '.int8.tflite' (default: the "
-                                                "first of .int8.tflite, .int8.onnx, .onnx).")
+                                                "first of .int8.tflite, .int8.onnx, .onnx: "
+                                                "the build boards run).")
     backend: Literal["auto", "onnx", "tflite", "torch"] = Field(
         "auto", description="Runtime; auto picks by file suffix.")
     every: int = Field(1, ge=1, le=10000, description="Stateful models: emit scores every "
@@ -49,6 +51,23 @@ class Infer(Node):
     inputs = ("features", "patch")
     outputs = ("scores",)
     params: InferParams
+
+    @classmethod
+    def audio_rate(cls, params: Params, rate: int | None) -> int | None:
+        return None                           # emits scores, not audio
+
+    @classmethod
+    def requirements(cls, params: Params) -> list[str]:
+        from streamser.node import missing_module
+        from streamser.zoo import artifact
+        assert isinstance(params, InferParams)
+        try:
+            path = artifact(params.model, params.build)
+        except FileNotFoundError as exc:
+            return [str(exc)]
+        backend = params.backend if params.backend != "auto" else BY_SUFFIX.get(path.suffix)
+        module, extra = RUNTIMES.get(backend or "", ("", ""))
+        return missing_module(module, extra, f"{path.name}") if module else []
 
     def start(self) -> None:
         from streamser.zoo import artifact
