@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 import click
-import numpy as np
 
 from ..cli import fail
 
@@ -181,6 +183,7 @@ def _train(rec: Any, data_: Any, recipe: str | None, sets: tuple[str, ...], cv: 
     if cv:
         result["cv"] = cross_validate(rec, data_, report=report)
     if out or not cv:
+        import numpy as np
         trained = train_one(rec, data_, np.arange(len(data_.y)), report=report)
         meta = meta_for(rec, data_, trained)
         if recipe:
@@ -259,6 +262,8 @@ def _exported_model(model: str, build: str | None) -> tuple[Any, dict[str, Any]]
     """An exported build's clip classifier through the infer node's backend (no torch):
     a stateful model steps through the clip's rows (or patches) and its last step's
     probabilities are the clip's; a window model's are averaged over its windows."""
+    import numpy as np
+
     from streamser.plugins.infer.backends import open_backend
     from streamser.zoo import ZOO, artifact
 
