@@ -37,7 +37,7 @@ def validation_message(err: Mapping[str, Any], given: Mapping[str, Any] | None =
     for pattern, repl in _REWRITES:
         msg = pattern.sub(repl, msg)
     if kind == "literal_error":
-        msg = msg.replace(" or ", ", ")
+        msg = msg.replace(" or ", ", ").replace("must be ", "must be one of ", 1)
     loc = err.get("loc") or ()
     key = str(loc[0]) if loc else ""
     if given is not None and key in given and "got " not in msg:

@@ -51,3 +51,15 @@ class Boom(Node):
         if self.n == 2:
             raise ValueError("boom on frame 2")
         return [frame]
+
+
+class NeedsMissing(Node):
+    """Pass frames through; needs a package that is not installed (validation test)."""
+
+    inputs = ("audio",)
+    outputs = ("audio",)
+
+    @classmethod
+    def requirements(cls, params: Params) -> list[str]:
+        from streamser.node import missing_module
+        return missing_module("streamser_no_such_package", "nothing", "testnodes:NeedsMissing")

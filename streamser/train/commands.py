@@ -213,14 +213,16 @@ def eval_cmd(model: str, manifest: str, json_file: str | None, png: str | None,
     """Score MODEL (a checkpoint, an exported .onnx/.tflite file or a bundled model name)
     on a manifest. A bundled model is scored from its checkpoint when torch is installed,
     else from its ONNX build (else TFLite) with the runtime: no torch needed."""
-    import importlib.util
-
     from .experiment import frames_for_eval
     from .scores import confusion_png, format_scores, scores
-    exported = Path(model).suffix in (".onnx", ".tflite") or build is not None \
-        or importlib.util.find_spec("torch") is None
+    exported = Path(model).suffix in (".onnx", ".tflite") or build is not None
     try:
-        predict, meta = (_exported_model(model, build) if exported else _checkpoint(model))
+        try:
+            predict, meta = (_exported_model(model, build) if exported else _checkpoint(model))
+        except ImportError:                   # no torch: the bundled model's exported build
+            if exported or Path(model).is_file():
+                raise
+            predict, meta = _exported_model(model, build)
     except (ValueError, KeyError, FileNotFoundError, ImportError) as exc:
         fail(str(exc).strip("'\""))
     try:
