@@ -180,6 +180,10 @@ def validate_cmd(config: str, sets: tuple[str, ...]) -> None:
     graph = _load(config, sets)
     click.echo(f"ok: {config}: graph '{graph.name}', {len(graph.nodes)} nodes, "
                f"{sum(len(s.inputs) for s in graph.nodes.values())} links")
+    for name, spec in graph.nodes.items():      # what a node will load (infer: which build)
+        plan = getattr(spec.cls, "plan", None)
+        if plan is not None:
+            click.echo(f"  {name}: {plan(spec.params)}")
 
 
 @main.command("plugins")

@@ -158,3 +158,22 @@ def test_eval_runs_a_bundled_onnx_model_without_torch(tmp_path) -> None:
                          capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr
     assert 0.0 <= json.loads((tmp_path / "e.json").read_text())["ua"] <= 1.0
+
+
+def test_fastest_build_is_measured_once_per_machine(tmp_path, monkeypatch) -> None:
+    from streamser.plugins.infer import fastest as fb
+    monkeypatch.setenv("STREAMSER_CACHE", str(tmp_path))
+    calls: list[str] = []
+    real = fb.seconds_per_step
+
+    def counted(path: Path, threads: int = 1) -> float:
+        calls.append(path.name)
+        return real(path, threads)
+    monkeypatch.setattr(fb, "seconds_per_step", counted)
+    first = fb.fastest("cry-need")
+    assert sorted(calls) == ["cry-need.int8.tflite", "cry-need.onnx"]
+    assert fb.fastest("cry-need") == first and len(calls) == 2      # remembered
+    assert first.name in (tmp_path / "fastest-build.json").read_text()
+    res = cli("validate", str(ROOT / "configs" / "cry_robot.yaml"), "--set",
+              "need.build=fastest")
+    assert f"need: {first.name} (measured fastest on this machine)" in res.stdout
