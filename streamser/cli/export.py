@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from streamser.cli import fail
+from .errors import fail
 
-from .report import BOARDS
+from ..export.report import BOARDS
 
 
 @click.command("export")
@@ -66,8 +66,8 @@ def export_cmd(model: str, int8: bool, formats: str, calib: tuple[str, ...], out
     quiet_libraries()               # the converters' warnings and log lines: -v shows them
     try:
         with native_stderr() as err:
-            from .pipeline import export_model
-            from .report import render
+            from ..export.pipeline import export_model
+            from ..export.report import render
             checkpoint = resolve(model)
             rep = export_model(Path(checkpoint), Path(out), int8=int8, formats=chosen,
                                calib=[Path(c) for c in calib] or None, board=board,

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 import click
 
-from ..cli import fail
+from .errors import fail
 
 DEFAULT_FRONTENDS: dict[str, dict[str, Any]] = {
     "dblmm": {"features": [{"plugin": "features.logmel"}, {"plugin": "features.lld45"}]},
@@ -86,7 +86,7 @@ def _console() -> Any:
 
 def _recipe(recipe: str | None, arch: str | None, data: tuple[str, ...],
             sets: tuple[str, ...]) -> Any:
-    from .recipe import RecipeError, load_recipe
+    from ..train.recipe import RecipeError, load_recipe
     base: dict[str, Any] = {}
     if arch:
         base["model"] = {"arch": arch}
@@ -148,7 +148,7 @@ def train_cmd(recipe: str | None, arch: str | None, data: tuple[str, ...],
     if rec.data.group_norm and (out or not cv):
         fail("data.group_norm (speaker normalization) is for --cv: a checkpoint would need "
               "each speaker's feature statistics at run time, which the runtime does not keep")
-    from .experiment import load_data
+    from ..train.experiment import load_data
     missing = [str(p) for p in rec.data.manifest_paths() if not p.is_file()]
     if missing:
         fail(f"manifest not found: {missing[0]} (data_root {rec.data.data_root!r})")
@@ -178,8 +178,8 @@ def train_cmd(recipe: str | None, arch: str | None, data: tuple[str, ...],
 def _train(rec: Any, data_: Any, recipe: str | None, sets: tuple[str, ...], cv: bool,
            out: str | None, result: dict[str, Any], report: Progress) -> None:
     """Cross-validate and/or train the final model; fills ``result``."""
-    from .checkpoint import save
-    from .experiment import cross_validate, meta_for, train_one
+    from ..train.checkpoint import save
+    from ..train.experiment import cross_validate, meta_for, train_one
     if cv:
         result["cv"] = cross_validate(rec, data_, report=report)
     if out or not cv:
@@ -213,8 +213,8 @@ def eval_cmd(model: str, manifest: str, json_file: str | None, png: str | None,
     """Score MODEL (a checkpoint, an exported .onnx/.tflite file or a bundled model name)
     on a manifest. A bundled model is scored from its checkpoint when torch is installed,
     else from its ONNX build (else TFLite) with the runtime: no torch needed."""
-    from .experiment import frames_for_eval
-    from .scores import confusion_png, format_scores, scores
+    from ..train.experiment import frames_for_eval
+    from ..train.scores import confusion_png, format_scores, scores
     exported = Path(model).suffix in (".onnx", ".tflite") or build is not None
     try:
         try:
@@ -245,10 +245,10 @@ def eval_cmd(model: str, manifest: str, json_file: str | None, png: str | None,
 def _checkpoint(model: str) -> tuple[Any, dict[str, Any]]:
     """A checkpoint's clip classifier (raw front-end frames -> probabilities), torch."""
     from ..zoo import resolve
-    from .checkpoint import load
-    from .data import Normalizer
-    from .experiment import patches
-    from .trainer import predict_probs
+    from ..train.checkpoint import load
+    from ..train.data import Normalizer
+    from ..train.experiment import patches
+    from ..train.trainer import predict_probs
     net, meta = load(resolve(model))
     norm = Normalizer.from_dict(meta["normalizer"])
 
@@ -269,7 +269,7 @@ def _exported_model(model: str, build: str | None) -> tuple[Any, dict[str, Any]]
     from streamser.plugins.infer.backends import open_backend
     from streamser.zoo import ZOO, artifact
 
-    from .experiment import patches
+    from ..train.experiment import patches
     if build is None and not Path(model).is_file():
         build = next((b for b in (".onnx", ".int8.onnx", ".int8.tflite", ".tflite")
                       if (ZOO / f"{model}{b}").is_file()), None)

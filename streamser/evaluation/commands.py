@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .cli import fail
+from ..cli.errors import fail
 
 
 @click.command("mkstream")
@@ -97,8 +97,8 @@ def bench_cmd(config: str, input_: str, sets: tuple[str, ...], events: str | Non
 
     import soundfile as sf
 
-    from .executors import run
-    from .graph import GraphError, load_graph
+    from ..executors import run
+    from ..graph import GraphError, load_graph
     if not Path(input_).is_file():
         fail(f"input not found: {input_}")
     audio_s = sf.info(input_).duration
