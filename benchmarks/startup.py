@@ -6,16 +6,19 @@ Usage::
 
 ``--help`` is timed to the process's exit. The first frame is timed from spawning
 ``streamser run`` on a three-node graph (``source.synth`` -> ``filter.gain`` ->
-``sink.jsonl`` to standard output, unbuffered) to the first JSON line read back: imports,
-validation, node start-up and one 1024-sample block. The median of ``--runs`` runs (one
-warm-up run first, so the figures are with the OS file cache warm) and the machine are
-printed; ``python -X importtime -m streamser --help`` shows where the time goes.
+``sink.jsonl`` to standard output, unbuffered; the source makes one 1024-sample block) to
+the first JSON line read back: imports, validation, node start-up and that block. Beside
+each wall time, the process's CPU time (user + sys, whole run): on a machine busy with
+other jobs wall time waits for a core, CPU time much less so. The median of ``--runs``
+runs (one warm-up run first, so the OS file cache is warm) and the machine are printed;
+``python -X importtime -m streamser --help`` shows where the time goes.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,7 +32,7 @@ from process_cpu import machine  # noqa: E402
 GRAPH = """\
 name: tiny
 nodes:
-  src:  {plugin: source.synth, params: {signal: sine, duration: 2.0, block: 1024}}
+  src:  {plugin: source.synth, params: {signal: sine, duration: 0.064, block: 1024}}
   gain: {plugin: filter.gain, input: src, params: {db: -6}}
   out:  {plugin: sink.jsonl, input: gain, params: {path: "-", data: false}}
 """
@@ -37,23 +40,28 @@ ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 CMD = [sys.executable, "-m", "streamser"]
 
 
-def help_seconds() -> float:
-    t0 = time.perf_counter()
+def child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def help_seconds() -> tuple[float, float]:
+    t0, c0 = time.perf_counter(), child_cpu()
     subprocess.run([*CMD, "--help"], check=True, stdout=subprocess.DEVNULL, env=ENV)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, child_cpu() - c0
 
 
-def first_frame_seconds(config: Path) -> float:
-    t0 = time.perf_counter()
+def first_frame_seconds(config: Path) -> tuple[float, float]:
+    t0, c0 = time.perf_counter(), child_cpu()
     proc = subprocess.Popen([*CMD, "run", str(config), "-q"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=ENV, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     took = time.perf_counter() - t0
-    proc.communicate()
+    _, err = proc.communicate()
     if not line.startswith("{") or proc.returncode:
-        sys.exit(f"error: the run failed: {line}{proc.stderr}")
-    return took
+        sys.exit(f"error: the run failed: {line}{err}")
+    return took, child_cpu() - c0
 
 
 def main() -> None:
@@ -67,11 +75,16 @@ def main() -> None:
         help_seconds(), first_frame_seconds(config)          # warm the file cache
         helps = [help_seconds() for _ in range(a.runs)]
         firsts = [first_frame_seconds(config) for _ in range(a.runs)]
-    r = {"help_s": round(statistics.median(helps), 3),
-         "first_frame_s": round(statistics.median(firsts), 3), "runs": a.runs,
-         "machine": machine()}
-    print(f"streamser --help: {r['help_s']:.3f} s; first frame of a 3-node graph: "
-          f"{r['first_frame_s']:.3f} s (median of {a.runs})\nmachine: {r['machine']}")
+
+    def med(rows: list[tuple[float, float]], i: int) -> float:
+        return round(statistics.median(r[i] for r in rows), 3)
+    r = {"help_s": med(helps, 0), "help_cpu_s": med(helps, 1),
+         "first_frame_s": med(firsts, 0), "first_frame_run_cpu_s": med(firsts, 1),
+         "runs": a.runs, "machine": machine()}
+    print(f"streamser --help: {r['help_s']:.3f} s wall, {r['help_cpu_s']:.3f} s CPU\n"
+          f"first frame of a 3-node graph: {r['first_frame_s']:.3f} s wall; the whole run "
+          f"{r['first_frame_run_cpu_s']:.3f} s CPU\n(median of {a.runs})\n"
+          f"machine: {r['machine']}")
     if a.json:
         Path(a.json).write_text(json.dumps(r, indent=2) + "\n")
 
