@@ -156,3 +156,19 @@ def test_every_skip_is_used() -> None:
     reasons = {skip_reason(cmd) for _, cmd in all_commands()}
     unused = [why for _, why in SKIP if why not in reasons]
     assert not unused, f"SKIP entries no documented command needs: {unused}"
+
+
+def test_ci_run_touches_home_only_under_ci(tmp_path: Path) -> None:
+    """.ci/run's ~/.asoundrc step, run alone: a desktop (no CI variable) keeps its own
+    ALSA setup; under CI the silent capture device is installed."""
+    script = (ROOT / ".ci" / "run").read_text()
+    step = re.search(r"\n(if [^\n]*asoundrc.*?\nfi)\n", script, re.S)
+    assert step, "no ~/.asoundrc step found in .ci/run"
+    assert "cp .ci/asoundrc" in step.group(1)
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    for ci, home in ((None, tmp_path / "desk"), ("true", tmp_path / "ci")):
+        home.mkdir()
+        subprocess.run(["bash", "-c", step.group(1)], cwd=ROOT, check=True,
+                       env={**env, "HOME": str(home), **({"CI": ci} if ci else {})})
+        assert (home / ".asoundrc").exists() == bool(ci)
+    assert "-q" not in re.findall(r"pip install[^\n]*", script)[0].split()
