@@ -78,7 +78,6 @@ class Infer(Node):
     @classmethod
     def requirements(cls, params: Params) -> list[str]:
         from streamser.node import missing_module
-        from streamser.zoo import artifact
         assert isinstance(params, InferParams)
         try:
             path = _model_file(params, measure=False)

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from streamser.node import Params, missing_module
+from streamser.node import Params as NodeParams
+from streamser.node import missing_module
 from streamser.zoo import ZOO
 
 from .base import VadNode, VadParams
@@ -62,14 +63,14 @@ class SileroVad(VadNode):
     params: SileroVadParams
 
     @classmethod
-    def audio_rate(cls, params: Params, rate: int | None) -> int | None:
+    def audio_rate(cls, params: NodeParams, rate: int | None) -> int | None:
         if rate and rate not in CHUNK:
             raise ValueError(f"takes 8 or 16 kHz audio, gets {rate} Hz (put a resample node "
                              "before it)")
         return rate
 
     @classmethod
-    def requirements(cls, params: Params) -> list[str]:
+    def requirements(cls, params: NodeParams) -> list[str]:
         missing = missing_module("onnxruntime", "vad", "vad.silero")
         if not MODEL.is_file():
             missing.append(f"vad.silero: no model file at {MODEL} (reinstall streamser)")

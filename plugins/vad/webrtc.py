@@ -13,7 +13,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from streamser.node import Params, missing_module
+from streamser.node import Params as NodeParams
+from streamser.node import missing_module
 
 from .base import VadNode, VadParams
 
@@ -33,14 +34,14 @@ class WebrtcVad(VadNode):
     params: WebrtcVadParams
 
     @classmethod
-    def audio_rate(cls, params: Params, rate: int | None) -> int | None:
+    def audio_rate(cls, params: NodeParams, rate: int | None) -> int | None:
         if rate and rate not in RATES:
             raise ValueError(f"takes 8/16/32/48 kHz audio, gets {rate} Hz (put a resample "
                              "node before it)")
         return rate
 
     @classmethod
-    def requirements(cls, params: Params) -> list[str]:
+    def requirements(cls, params: NodeParams) -> list[str]:
         return missing_module("webrtcvad", "vad", "vad.webrtc")
 
     def start(self) -> None:
