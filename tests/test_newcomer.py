@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import DATA, ROOT, cli
+from conftest import DATA, ROOT, cli, free_port
 
 from streamser.graph import GraphError, load_graph
 from streamser.registry import available, load
@@ -96,7 +96,8 @@ def test_paths_in_a_graph_file_are_relative_to_its_folder(tmp_path, cry_clip,
 
 def test_runs_print_no_third_party_log_lines(tmp_path, cry_clip) -> None:
     args = ("run", str(ROOT / "configs" / "cry_robot.yaml"), "--input", str(cry_clip),
-            "--events", str(tmp_path / "e.jsonl"), "-q")
+            "--events", str(tmp_path / "e.jsonl"), "-q",
+            "--set", f"publish.endpoint=tcp://127.0.0.1:{free_port()}")
     res = cli(*args, "-x", "processes", timeout=120)
     assert res.returncode == 0, res.stderr
     assert "XNNPACK" not in res.stderr and "INFO:" not in res.stderr, res.stderr
