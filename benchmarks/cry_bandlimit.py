@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from streamser.plugins.infer.backends import open_backend
 
-from streamser.teststreams import RATE, load, read_sources
+from streamser.evaluation.teststreams import RATE, load, read_sources
 from streamser.train.augment import bandlimit
 from streamser.train.data import FrontEnd
 from streamser.train.splits import is_test_group

@@ -35,7 +35,9 @@ def machine() -> str:
     except FileNotFoundError:
         pass
     import os
-    return f"{model}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{model}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, "
+            f"load average {load:.1f} (other jobs on the machine inflate CPU figures)")
 
 
 def measure(config: str, audio: str, sets: list[str], cpu: int) -> dict:

@@ -12,7 +12,8 @@ Builds ``configs/cry_robot.yaml`` with its microphone replaced by N ``source.fil
 (stream ids ``robot-0`` ..., each the first ``--seconds`` of the input) that all feed the
 same nodes: every node keeps its state per stream, so one ``infer`` node serves all N.
 The console sink is dropped. Each N runs once, as fast as possible, with the inline
-executor (one core); the table shows CPU seconds per second of audio per stream and the
+executor (one core); the table shows the process's CPU seconds over the run (not only
+the CPU inside node calls) per second of audio per stream and the
 streams one core would carry in real time at that cost (1 / that figure), in one run.
 
 ``--paced`` checks that figure live: the N sources are real-time (``realtime: true``: each
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +39,9 @@ import yaml
 
 from streamser.executors import run
 from streamser.graph import load_graph
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from process_cpu import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Distinct start points in the input for paced streams.
@@ -49,7 +54,7 @@ def graph_yaml(n: int, audio: Path, seconds: float, out: Path, realtime: bool = 
     nodes = spec["nodes"]
     del nodes["mic"], nodes["console"]
     sources = {f"src{i}": {"plugin": "source.file",
-                           "params": {"path": str(audio), "duration": seconds,
+                           "params": {"path": str(audio.resolve()), "duration": seconds,
                                       "stream": f"{prefix}-{i}", "block": 4096,
                                       "realtime": realtime,
                                       "offset": offsets[i] if offsets else 0.0}}
@@ -117,7 +122,8 @@ def paced(args: argparse.Namespace) -> list[dict]:
               f"dropped {row['dropped']}, events {row['events']}/{row['events_expected']}",
               flush=True)
     print(f"\n{args.input}: first {args.seconds:g} s per stream, real-time sources, "
-          f"{args.servers} server processes (threads executor), one run each\n")
+          f"{args.servers} server processes (threads executor), one run each\n"
+          f"machine: {machine()}\n")
     print("| streams | wall s (audio s) | CPU s (all servers) | frames dropped | events / "
           "expected | sustained |")
     print("|---:|---:|---:|---:|---:|:---:|")
@@ -151,18 +157,20 @@ def main() -> None:
             metrics = run(graph, "inline")
             cpu, wall = time.process_time() - c0, time.perf_counter() - t0
             node_cpu = sum(m.get("cpu_s", 0.0) for m in metrics.values())
-            per_stream = node_cpu / (n * args.seconds)
+            per_stream = cpu / (n * args.seconds)         # the whole process, not node calls
             events = count_lines(Path(tmp) / "events.jsonl")
             rows.append({"streams": n, "audio_s_per_stream": args.seconds,
                          "node_cpu_s": node_cpu, "process_cpu_s": cpu, "wall_s": wall,
                          "cpu_per_audio_s_per_stream": per_stream,
                          "streams_per_core": 1 / per_stream, "events": events})
-    print(f"{args.input}: first {args.seconds:g} s per stream, inline executor, one run\n")
-    print("| streams | node CPU s | ms CPU per s of audio per stream | real-time streams "
-          "per core | events |")
-    print("|---:|---:|---:|---:|---:|")
+    print(f"{args.input}: first {args.seconds:g} s per stream, inline executor, one run; "
+          f"process CPU over the run (graph loading and start-up excluded)\n"
+          f"machine: {machine()}\n")
+    print("| streams | process CPU s | of which in node calls | ms CPU per s of audio per "
+          "stream | real-time streams per core | events |")
+    print("|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['streams']} | {r['node_cpu_s']:.2f} | "
+        print(f"| {r['streams']} | {r['process_cpu_s']:.2f} | {r['node_cpu_s']:.2f} | "
               f"{1e3 * r['cpu_per_audio_s_per_stream']:.2f} | {r['streams_per_core']:.0f} | "
               f"{r['events']} |")
     if args.json:

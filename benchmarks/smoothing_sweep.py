@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from streamser.eventscore import Detection, episodes_of, read_segments, score
+from streamser.evaluation.eventscore import Detection, episodes_of, read_segments, score
 from streamser.frames import Frame
 from streamser.plugins.smooth import Hysteresis
 

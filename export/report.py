@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 
 @dataclass(frozen=True)
 class Board:
@@ -44,6 +42,7 @@ BOARDS = {b.name: b for b in (
 def onnx_macs(path: Path) -> int:
     """Multiply-accumulates of one call of a float ONNX model (batch 1): MatMul, Gemm,
     Conv and recurrent ops; element-wise work is not counted."""
+    import numpy as np
     import onnx
     from onnx import shape_inference
 

@@ -52,6 +52,11 @@ class Resample(Node):
     inputs = ("audio",)
     outputs = ("audio",)
 
+    @classmethod
+    def audio_rate(cls, params: Params, rate: int | None) -> int | None:
+        assert isinstance(params, ResampleParams)
+        return params.rate
+
     def start(self) -> None:
         self._segments: StreamStates[_Segment] = self.stream_states()
 

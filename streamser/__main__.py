@@ -29,7 +29,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, _early_stop)
     signal.signal(signal.SIGTERM, _early_stop)
     _die_with_parent(sys.argv)
-    from .cli import main as cli_main
+    from .cli.app import main as cli_main  # the command modules load lazily from here
     cli_main()
 
 

@@ -16,6 +16,7 @@ from .node import Node, Params, Source
 from .registry import PluginError, load
 from .streams import IDLE_SECONDS, MAX_STREAMS
 from .wire import DEFAULT_MAX_PAYLOAD_BYTES
+from .messages import validation_message
 from .yamlfile import YamlError, load_with_lines
 
 GRAPH_KEYS = {"name": "graph name", "description": "free text", "nodes": "the nodes",
@@ -50,7 +51,7 @@ class GraphError(ValueError):
     """A graph that failed validation; ``problems`` holds one line per problem."""
 
     def __init__(self, file: str, problems: list[Problem]) -> None:
-        self.file, self.problems = file, problems
+        self.file, self.problems = file, sorted(problems, key=lambda p: p.line)
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
@@ -140,7 +141,11 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
         if key not in GRAPH_KEYS:
             problems.append(Problem(line(str(key)), f"unknown top-level key (allowed: "
                                     f"{', '.join(GRAPH_KEYS)})", field=str(key)))
+    overridden = _overridden(raw, list(sets), input)
     problems += _apply_overrides(raw, list(sets), input, events, line)
+    base = Path(file).parent if file != "<graph>" else Path()
+    if isinstance(raw.get("curve"), str):
+        raw["curve"] = str(base / raw["curve"])
     if realtime:
         for body in raw["nodes"].values():
             if isinstance(body, dict) and not body.get("input"):
@@ -149,7 +154,7 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
     inputs_of: dict[str, tuple[str, ...]] = {}
     for name, body in raw["nodes"].items():
         name = str(name)
-        spec, node_inputs, errs = _node(name, body, line)
+        spec, node_inputs, errs = _node(name, body, line, base, overridden)
         problems += errs
         if spec is not None:
             specs[name] = spec
@@ -176,6 +181,7 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
                         line("nodes", name, "input"), f"'{producer}' emits "
                         f"{'/'.join(sorted(bad))} frames but {spec.plugin} accepts only "
                         f"{'/'.join(spec.cls.inputs)}", name, "input"))
+    problems += _check_rates_and_needs(specs, order, line)
     if problems:
         raise GraphError(file, problems)
     consumers = {n: [c for c in order if n in specs[c].inputs] for n in order}
@@ -185,6 +191,58 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
         spec.stream_limits = limits or spec.stream_limits
     return Graph(name=str(raw.get("name", Path(file).stem)), nodes={n: specs[n] for n in order},
                  raw=raw, file=file, consumers=consumers, **settings)
+
+
+def _check_rates_and_needs(specs: dict[str, NodeSpec], order: list[str], line: Any
+                           ) -> list[Problem]:
+    """Sample rates along the graph (a node that cannot take the rate arriving is a
+    problem), and what each node needs that is not installed or not found."""
+    problems: list[Problem] = []
+    rates: dict[str, int | None] = {}
+    for name in order:
+        spec = specs[name]
+        arriving = next((rates[i] for i in spec.inputs if rates.get(i)), None)
+        try:
+            rates[name] = spec.cls.audio_rate(spec.params, arriving)
+        except ValueError as exc:
+            problems.append(Problem(line("nodes", name, "input"), str(exc), name, "input"))
+            rates[name] = None
+        problems += [Problem(line("nodes", name, "plugin"), need, name, "plugin")
+                     for need in spec.cls.requirements(spec.params)]
+    return problems
+
+
+def _overridden(raw: dict[str, Any], sets: list[str], input: str | None
+                ) -> set[tuple[str, str]]:
+    """(node, param) pairs given on the command line: their paths stay relative to the
+    current directory."""
+    out = {(t.partition(".")[0], t.partition(".")[2]) for t in
+           (s.partition("=")[0] for s in sets)}
+    if input is not None:
+        out |= {(str(n), "path") for n, b in raw["nodes"].items()
+                if isinstance(b, dict) and not b.get("input")}
+    return out
+
+
+def _resolve_files(name: str, cls: type[Node], params: dict[str, Any], base: Path,
+                   overridden: set[tuple[str, str]]) -> None:
+    """Params marked ``json_schema_extra={"file": "input" | "model"}`` read a file: a
+    relative path in the graph file means relative to its folder, one given with --set or
+    --input relative to the current directory; both are made absolute (child processes
+    run elsewhere). A ``model`` value that names no file there stays as given (a bundled
+    model name)."""
+    for key, f in cls.Params.model_fields.items():
+        kind = (f.json_schema_extra or {}).get("file") \
+            if isinstance(f.json_schema_extra, dict) else None
+        value = params.get(key)
+        if kind is None or not isinstance(value, str) or not value or value == "-":
+            continue
+        if Path(value).is_absolute():
+            continue
+        where = Path() if (name, key) in overridden else base
+        candidate = (where / value).absolute()
+        if kind == "input" or candidate.is_file():
+            params[key] = str(candidate)
 
 
 def _settings(raw: dict[str, Any], line: Any, file: str) -> dict[str, Any]:
@@ -275,7 +333,8 @@ def _apply_overrides(raw: dict[str, Any], sets: list[str], input: str | None,
     return problems
 
 
-def _node(name: str, body: Any, line: Any
+def _node(name: str, body: Any, line: Any, base: Path = Path(),
+          overridden: set[tuple[str, str]] | None = None
           ) -> tuple[NodeSpec | None, tuple[str, ...], list[Problem]]:
     where = ("nodes", name)
     if not isinstance(body, dict):
@@ -315,15 +374,18 @@ def _node(name: str, body: Any, line: Any
     if not isinstance(params_raw, dict):
         problems.append(Problem(line(*where, "params"), "must be a mapping", name, "params"))
         return None, inputs, problems
+    _resolve_files(name, cls, params_raw, base, overridden or set())
+    if params_raw:
+        body["params"] = params_raw
     try:
         params = cls.Params(**{str(k): v for k, v in params_raw.items()})
     except ValidationError as exc:
+        known = list(cls.Params.model_fields)
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"]) or "params"
-            got = f" (got {err['input']!r})" if err["type"] != "missing" and key in params_raw \
-                else ""
             problems.append(Problem(line(*where, "params", *map(str, err["loc"][:1])),
-                                    f"{err['msg']}{got}", name, f"params.{key}"))
+                                    validation_message(err, params_raw, known), name,
+                                    f"params.{key}"))
         return None, inputs, problems
     spec = NodeSpec(name=name, plugin=plugin, cls=cls, params=params, inputs=inputs,
                     endpoint=endpoint, on_error=on_error)

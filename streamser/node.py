@@ -6,7 +6,8 @@ belong to the executor around a node, not to the node.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, ClassVar
+from types import UnionType
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
 
@@ -59,6 +60,19 @@ class Node:
             return None
         return KIND_PORTS.get(kind)
 
+    @classmethod
+    def audio_rate(cls, params: Params, rate: int | None) -> int | None:
+        """Validation: the sample rate of the audio this node emits, given the rate of the
+        audio arriving (None: not known before the run). Raise ``ValueError`` for a rate
+        the node cannot take. The default passes the rate through."""
+        return rate
+
+    @classmethod
+    def requirements(cls, params: Params) -> list[str]:
+        """Validation: what this node needs that is missing (an optional package, a model
+        or input file), one phrase each; checked before anything runs."""
+        return []
+
     def start(self) -> None:
         """Acquire resources (files, devices, models). Called once before any frame."""
 
@@ -105,10 +119,34 @@ class Source(Node):
         waiting loop in ``frames`` polls."""
 
 
+def missing_module(module: str, extra: str, what: str) -> list[str]:
+    """``[]`` when ``module`` can be imported (it is not imported), else one phrase saying
+    which extra installs it."""
+    import importlib.util
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    return [] if found else [f"{what} needs {module.split('.')[0]}, which is not installed: "
+                             f"pip install 'streamser[{extra}]'"]
+
+
 def describe(cls: type[Node]) -> str:
     """The one-line description of a plugin class (its docstring's first line)."""
     doc = (cls.__doc__ or "").strip()
     return doc.splitlines()[0] if doc else cls.__name__
+
+
+def type_name(ann: Any) -> str:
+    """A param type as a reader wants it: ``one of 'a', 'b'`` for a Literal, ``int | None``."""
+    origin, args = get_origin(ann), get_args(ann)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (Union, UnionType):
+        return " | ".join("None" if a is type(None) else type_name(a) for a in args)
+    if origin is not None and args:
+        return f"{getattr(origin, '__name__', origin)}[{', '.join(map(type_name, args))}]"
+    return getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
 
 
 def param_table(cls: type[Node]) -> list[dict[str, Any]]:
@@ -120,9 +158,7 @@ def param_table(cls: type[Node]) -> list[dict[str, Any]]:
             for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
                 if getattr(m, attr, None) is not None:
                     bounds.append(f"{sym} {getattr(m, attr)}")
-        ann = f.annotation
-        type_name = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
-        rows.append({"name": name, "type": type_name,
+        rows.append({"name": name, "type": type_name(f.annotation),
                      "default": "(required)" if f.is_required() else f.default,
                      "range": ", ".join(bounds), "doc": f.description or ""})
     return rows

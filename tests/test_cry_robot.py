@@ -44,7 +44,7 @@ def test_cry_robot_on_unseen_real_recordings(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     found = _events(events)
     _check_fields(found)
-    from streamser.eventscore import read_detections, read_truth, score
+    from streamser.evaluation.eventscore import read_detections, read_truth, score
 
     episodes, length = read_truth(stream.with_suffix(".truth.csv"))
     s = score(episodes, read_detections(events), length)

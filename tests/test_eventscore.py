@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from streamser.eventscore import (
+from streamser.evaluation.eventscore import (
     Detection,
     read_detections,
     read_segments,

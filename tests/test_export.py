@@ -28,7 +28,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict:
             "--report", str(report), timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     return {"out": out, "report": json.loads(report.read_text()), "stdout": r.stdout,
-            "manifest": manifest}
+            "stderr": r.stderr, "manifest": manifest}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,16 @@ def val_clips(exported: dict):
     _, val = load_sets(read_meta(resolve("cry-need")), contract, exported["manifest"],
                        calib_clips=8, val_clips=8, progress=False)
     return val
+
+
+def test_export_prints_only_its_own_progress(exported: dict) -> None:
+    """The converters' warnings and log lines (torchvision, torchao, absl, TensorFlow,
+    LiteRT) stay hidden; `streamser -v export` shows them."""
+    import re
+    noisy = [ln for ln in exported["stderr"].splitlines() if re.search(
+        r"warn|absl|INFO|^[WIE]\d{4}|torchvision|torchao|XNNPACK|deprecat", ln, re.I)]
+    assert not noisy, noisy
+    assert "ONNX: done" in exported["stderr"]
 
 
 def test_all_artifacts_written(exported: dict) -> None:

@@ -19,9 +19,12 @@ RATE = 16000
 def vad(name: str, **params: object) -> Node:
     cls = load(name)
     node = cls(cls.Params(**params), name)
+    if name == "vad.silero":      # its model ships inside streamser: never skipped
+        node.start()
+        return node
     try:
         node.start()
-    except RuntimeError as exc:  # silero without its model file
+    except RuntimeError as exc:  # webrtcvad not installed
         pytest.skip(str(exc))
     return node
 

@@ -40,11 +40,11 @@ nodes:
   out:   {plugin: sink.npy, input: gain, params: {path: o.npy}}
 """, 5, ["node 'gain'", "input:", "'ticks' emits event frames", "accepts only audio"]),
     ("bad param type", GOOD.replace("db: -6", "db: loud"), 4,
-     ["node 'gain'", "params.db:", "valid number", "'loud'"]),
+     ["node 'gain'", "params.db:", "must be a number", "'loud'"]),
     ("bad param range", GOOD.replace("db: -6", "db: 100"), 4,
-     ["node 'gain'", "params.db:", "less than or equal to 60", "100"]),
+     ["node 'gain'", "params.db:", "must be <= 60 (got 100)"]),
     ("unknown param", GOOD.replace("db: -6", "gain: -6"), 4,
-     ["node 'gain'", "params.gain:", "Extra inputs are not permitted"]),
+     ["node 'gain'", "params.gain:", "unknown param (known: db)"]),
     ("malformed yaml", GOOD.replace("{db: -6}}", "{db: -6}"), 5, ["malformed YAML"]),
     ("source with input", GOOD.replace("{plugin: source.synth,", "{plugin: source.synth, "
                                        "input: out,"), 3,

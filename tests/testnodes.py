@@ -91,3 +91,15 @@ class Order(Node):
 
     def flush(self) -> list[Frame]:
         return [Frame("vad", np.asarray([-1.0, -1.0], np.float32), meta={"hop": 1.0})]
+
+
+class NeedsMissing(Node):
+    """Pass frames through; needs a package that is not installed (validation test)."""
+
+    inputs = ("audio",)
+    outputs = ("audio",)
+
+    @classmethod
+    def requirements(cls, params: Params) -> list[str]:
+        from streamser.node import missing_module
+        return missing_module("streamser_no_such_package", "nothing", "testnodes:NeedsMissing")

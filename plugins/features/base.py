@@ -8,7 +8,7 @@ import numpy as np
 
 from streamser.dsp.framing import Framer
 from streamser.frames import Frame
-from streamser.node import Node
+from streamser.node import Node, Params
 from streamser.streams import StreamStates
 
 
@@ -40,6 +40,13 @@ class FramedFeatures(Node):
     outputs = ("features",)
     #: Input rate the definition requires (None: any rate, win/hop scale with it).
     required_rate: ClassVar[int | None] = None
+
+    @classmethod
+    def audio_rate(cls, params: Params, rate: int | None) -> int | None:
+        if cls.required_rate and rate and rate != cls.required_rate:
+            raise ValueError(f"needs {cls.required_rate} Hz audio, gets {rate} Hz (put a "
+                             "resample node before it)")
+        return None                           # emits features, not audio
 
     def window(self, sample_rate: int) -> tuple[int, int]:
         """(win, hop) in samples at this rate."""

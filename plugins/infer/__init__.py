@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -19,21 +20,41 @@ from streamser.frames import Frame
 from streamser.node import Node, Params
 from streamser.ports import Port
 from streamser.streams import StreamStates
+from streamser.zoo import BUILDS
 
-from .backends import Backend, open_backend
+from .backends import BY_SUFFIX, RUNTIMES, Backend, open_backend
 
 
 class InferParams(Params):
-    model: str = Field(description="Model file (.onnx, .tflite, .pt) or bundled model name "
-                                   "(its int8 TFLite build is preferred).")
+    model: str = Field(description="Model file (.onnx, .tflite, .pt; relative to the graph "
+                                   "file's folder) or bundled model name.",
+                       json_schema_extra={"file": "model"})
     build: str | None = Field(None, description="For a bundled model: which build, e.g. "
                                                 "'.onnx' or '.int8.tflite' (default: the "
-                                                "first of .int8.tflite, .int8.onnx, .onnx).")
+                                                "first of .int8.tflite, .int8.onnx, .onnx: "
+                                                "the build boards run; 'fastest': the one "
+                                                "measured fastest on this machine, once).")
     backend: Literal["auto", "onnx", "tflite", "torch"] = Field(
         "auto", description="Runtime; auto picks by file suffix.")
     every: int = Field(1, ge=1, le=10000, description="Stateful models: emit scores every "
                                                       "N steps (every step is still run).")
     threads: int = Field(1, ge=1, le=64, description="Backend threads.")
+
+
+def _model_file(params: InferParams, measure: bool = True) -> Path:
+    """The model file: as given, the named build, the default build, or (``build:
+    fastest``) the fastest runtime build here (without ``measure``: any one, to check)."""
+    from streamser.zoo import artifact
+    if params.build == "fastest":
+        from .fastest import builds, fastest
+        if measure:
+            return fastest(params.model, params.threads)
+        found = builds(params.model)
+        if not found:
+            raise FileNotFoundError(f"{params.model}: build 'fastest' needs a bundled model "
+                                    "with runtime builds")
+        return found[0]
+    return artifact(params.model, params.build)
 
 
 @dataclass
@@ -52,9 +73,39 @@ class Infer(Node):
     outputs = ("scores",)
     params: InferParams
 
+    @classmethod
+    def audio_rate(cls, params: Params, rate: int | None) -> int | None:
+        return None                           # emits scores, not audio
+
+    @classmethod
+    def requirements(cls, params: Params) -> list[str]:
+        from streamser.node import missing_module
+        assert isinstance(params, InferParams)
+        try:
+            path = _model_file(params, measure=False)
+        except FileNotFoundError as exc:
+            return [str(exc)]
+        backend = params.backend if params.backend != "auto" else BY_SUFFIX.get(path.suffix)
+        module, extra = RUNTIMES.get(backend or "", ("", ""))
+        return missing_module(module, extra, f"{path.name}") if module else []
+
+    @classmethod
+    def plan(cls, params: Params) -> str:
+        """Which model file the node will load, and why (``streamser validate`` says it)."""
+        assert isinstance(params, InferParams)
+        if params.build == "fastest":
+            from .fastest import remembered
+            known = remembered(params.model)
+            return (f"{known.name} (measured fastest on this machine)" if known else
+                    f"{params.model}: the fastest build, measured at first start")
+        path = _model_file(params, measure=False)
+        why = (f"build {params.build}" if params.build else "the file given"
+               if Path(params.model).is_file() else
+               f"the first of {', '.join(BUILDS[:3])} it ships: the build boards run")
+        return f"{path.name} ({why})"
+
     def start(self) -> None:
-        from streamser.zoo import artifact
-        path = artifact(self.params.model, self.params.build)
+        path = _model_file(self.params)
         self.backend: Backend = open_backend(path, self.params.backend,
                                              self.params.threads)
         self.contract = self.backend.contract

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from streamser.quiet import native_stderr
+
 from .contract import METADATA_KEY, ContractError, ModelContract
 from .tflite_meta import read_metadata
 
@@ -82,8 +84,9 @@ class TfliteBackend(Backend):
             raise ContractError(f"{path}: no streamser metadata (export it with "
                                 "`streamser export`)")
         self.contract = ModelContract.from_json(meta, str(path))
-        self.interp = _tflite_interpreter(content, threads, reference)
-        self.interp.allocate_tensors()
+        with native_stderr():       # LiteRT's "Created ... XNNPACK delegate" INFO line
+            self.interp = _tflite_interpreter(content, threads, reference)
+            self.interp.allocate_tensors()
         runner = self.interp.get_signature_runner()
         ins, outs = runner.get_input_details(), runner.get_output_details()
         self._in = [ins[n] for n in ["x", *(s.name for s in self.contract.states)]]
@@ -148,13 +151,19 @@ class TorchBackend(Backend):
             return torch.softmax(logits, -1).numpy(), new_states
 
 
+#: Backend of each model suffix, and the module (and extra) each backend needs.
+BY_SUFFIX = {".onnx": "onnx", ".tflite": "tflite", ".pt": "torch"}
+RUNTIMES = {"onnx": ("onnxruntime", "vad"), "tflite": ("ai_edge_litert", "export"),
+            "torch": ("torch", "train")}
+
+
 def open_backend(path: str | Path, backend: str = "auto", threads: int = 1) -> Backend:
     """The backend for a model file: by suffix unless ``backend`` names one."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file")
     if backend == "auto":
-        backend = {".onnx": "onnx", ".tflite": "tflite", ".pt": "torch"}.get(path.suffix, "")
+        backend = BY_SUFFIX.get(path.suffix, "")
         if not backend:
             raise ValueError(f"{path}: unknown model suffix (expected .onnx, .tflite or .pt)")
     if backend == "onnx":

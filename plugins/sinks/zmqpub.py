@@ -33,7 +33,8 @@ class ZmqPubParams(Params):
                         "subscriber to the topic (0: publish at once; what is published "
                         "before anyone subscribes is lost).")
     curve: str | None = Field(None, description="CurveZMQ secret key file (from 'streamser "
-                              "keys'); only holders of that key can subscribe.")
+                              "keys'); only holders of that key can subscribe.",
+                              json_schema_extra={"file": "input"})
 
     _endpoint = field_validator("endpoint")(check_endpoint)
 

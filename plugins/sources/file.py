@@ -14,7 +14,8 @@ from streamser.node import Params, Source
 
 class FileParams(Params):
     path: str = Field(description="Sound file to read (wav, flac, ogg; anything libsndfile "
-                                  "reads).")
+                                  "reads); in a graph file, relative to its folder.",
+                      json_schema_extra={"file": "input"})
     block: int = Field(1024, ge=1, le=1 << 22, description="Samples per frame.")
     offset: float = Field(0.0, ge=0, description="Seconds into the file to start reading "
                                                  "(stream time still starts at 0).")
@@ -38,6 +39,14 @@ class FileSource(Source):
     Params = FileParams
     outputs = ("audio",)
     params: FileParams
+
+    @classmethod
+    def audio_rate(cls, params: Params, rate: int | None) -> int | None:
+        assert isinstance(params, FileParams)
+        try:
+            return int(sf.info(params.path).samplerate)
+        except (sf.LibsndfileError, RuntimeError, OSError):
+            return None                       # start() says what is wrong with the file
 
     def start(self) -> None:
         try:

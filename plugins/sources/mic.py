@@ -12,7 +12,7 @@ from pydantic import Field
 
 from streamser.devices import ALTERNATIVE, AudioUnavailable, find_input, open_pyaudio
 from streamser.frames import Frame
-from streamser.node import Params, Source
+from streamser.node import Params, Source, missing_module
 
 log = logging.getLogger(__name__)
 POLL_S = 0.05
@@ -46,6 +46,15 @@ class MicSource(Source):
 
     live = True  # type: ignore[assignment]  # a device never waits for the graph
     paced = False  # type: ignore[assignment]  # it blocks on its own clock
+
+    @classmethod
+    def audio_rate(cls, params: Params, rate: int | None) -> int | None:
+        assert isinstance(params, MicParams)
+        return params.sample_rate
+
+    @classmethod
+    def requirements(cls, params: Params) -> list[str]:
+        return missing_module("pyaudio", "mic", "source.mic")
 
     def start(self) -> None:
         p = self.params

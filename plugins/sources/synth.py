@@ -58,6 +58,11 @@ class SynthSource(Source):
 
     Params = SynthParams
     outputs = ("audio",)
+
+    @classmethod
+    def audio_rate(cls, params: Params, rate: int | None) -> int | None:
+        assert isinstance(params, SynthParams)
+        return params.sample_rate
     params: SynthParams
 
     def length(self) -> float | None:

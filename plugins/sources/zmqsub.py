@@ -34,7 +34,7 @@ class ZmqSubParams(Params):
     queue: int = Field(1000, ge=1, description="Messages held while the graph is behind; "
                        "the publisher drops what exceeds it.")
     curve: str | None = Field(None, description="CurveZMQ secret key file, the one the "
-                              "publisher uses.")
+                              "publisher uses.", json_schema_extra={"file": "input"})
 
     _endpoint = field_validator("endpoint")(check_endpoint)
 
@@ -52,6 +52,10 @@ class ZmqSource(Source):
 
     live = True  # type: ignore[assignment]  # a publisher never waits for us
     paced = False  # type: ignore[assignment]  # frames come at the publisher's pace
+
+    @classmethod
+    def audio_rate(cls, params: Params, rate: int | None) -> int | None:
+        return None                           # whatever the publisher sends
 
     @classmethod
     def output_kinds(cls, params: Params, input_kinds: frozenset[str]) -> frozenset[str]:

@@ -1,8 +1,8 @@
 """vad.silero: the Silero VAD model (ONNX, run with onnxruntime; no PyTorch).
 
-Needs onnxruntime (the ``vad`` extra) and the model file shipped inside the silero-vad
-package, installed without its torch dependency: ``pip install --no-deps silero-vad``.
-The package is located without importing it (importing it imports torch).
+Needs onnxruntime (a core dependency, also in the ``vad`` extra). The model,
+``silero_vad.onnx`` from snakers4/silero-vad (MIT; notice in ``streamser/zoo/NOTICE``),
+ships inside streamser.
 
 Per stream the recurrent state ``(2, 1, 128)`` and the last 64 samples (32 at 8 kHz) of
 context are kept; each step feeds ``context + 512 new samples`` (256 at 8 kHz), as the
@@ -12,12 +12,15 @@ active at ``threshold`` and stays active until the probability falls below
 """
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from pydantic import Field
+
+from streamser.node import Params as NodeParams
+from streamser.node import missing_module
+from streamser.zoo import ZOO
 
 from .base import VadNode, VadParams
 
@@ -43,22 +46,35 @@ class SileroState:
     speaking: bool = False
 
 
+MODEL = ZOO / "silero_vad.onnx"
+
+
 def model_path() -> Path:
-    """The ONNX file inside the installed silero-vad package."""
-    spec = importlib.util.find_spec("silero_vad")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("vad.silero needs the Silero model: pip install --no-deps silero-vad")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
-    if not path.is_file():
-        raise RuntimeError(f"vad.silero: no model file at {path} (reinstall silero-vad)")
-    return path
+    """The Silero VAD ONNX file bundled with streamser."""
+    if not MODEL.is_file():
+        raise RuntimeError(f"vad.silero: no model file at {MODEL} (reinstall streamser)")
+    return MODEL
 
 
 class SileroVad(VadNode):
-    """Silero's neural VAD through onnxruntime (8/16 kHz; needs the `vad` extra)."""
+    """Silero's neural VAD through onnxruntime (8/16 kHz; model bundled, MIT)."""
 
     Params = SileroVadParams
     params: SileroVadParams
+
+    @classmethod
+    def audio_rate(cls, params: NodeParams, rate: int | None) -> int | None:
+        if rate and rate not in CHUNK:
+            raise ValueError(f"takes 8 or 16 kHz audio, gets {rate} Hz (put a resample node "
+                             "before it)")
+        return rate
+
+    @classmethod
+    def requirements(cls, params: NodeParams) -> list[str]:
+        missing = missing_module("onnxruntime", "vad", "vad.silero")
+        if not MODEL.is_file():
+            missing.append(f"vad.silero: no model file at {MODEL} (reinstall streamser)")
+        return missing
 
     def start(self) -> None:
         try:

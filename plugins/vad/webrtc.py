@@ -13,6 +13,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from streamser.node import Params as NodeParams
+from streamser.node import missing_module
+
 from .base import VadNode, VadParams
 
 RATES = (8000, 16000, 32000, 48000)
@@ -29,6 +32,17 @@ class WebrtcVad(VadNode):
 
     Params = WebrtcVadParams
     params: WebrtcVadParams
+
+    @classmethod
+    def audio_rate(cls, params: NodeParams, rate: int | None) -> int | None:
+        if rate and rate not in RATES:
+            raise ValueError(f"takes 8/16/32/48 kHz audio, gets {rate} Hz (put a resample "
+                             "node before it)")
+        return rate
+
+    @classmethod
+    def requirements(cls, params: NodeParams) -> list[str]:
+        return missing_module("webrtcvad", "vad", "vad.webrtc")
 
     def start(self) -> None:
         try:

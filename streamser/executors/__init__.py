@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..graph import Graph
+from typing import TYPE_CHECKING
+
 from .common import Control, NodeFailed
-from .inline import run_inline
-from .processes import run_processes
-from .sockets import run_partition
+
+if TYPE_CHECKING:
+    from ..graph import Graph
 
 EXECUTORS = ("inline", "threads", "processes")
 
@@ -22,10 +23,14 @@ def run(graph: Graph, executor: str = "inline", control: Control | None = None,
     process time. Raises :class:`NodeFailed` when a node raises.
     """
     control = control or Control()
+    # each executor's module loads when used (zmq and its sockets only for the others)
     if executor == "inline":
+        from .inline import run_inline
         return run_inline(graph, control)
     if executor == "threads":
+        from .sockets import run_partition
         return run_partition(graph, graph.nodes, control)
     if executor == "processes":
+        from .processes import run_processes
         return run_processes(graph, control, transport)
     raise ValueError(f"unknown executor '{executor}' (choose from {', '.join(EXECUTORS)})")

@@ -36,6 +36,7 @@ def windows(x: Tensor, scope: int, fill: float) -> Tensor:
 
 
 class BLSTMCTC(SequenceModel):
+    """M3: BLSTM with local/component/quantum attention and a CTC loss over frame labels."""
     arch = "blstm_ctc"
     defaults = {"hidden": 32, "layers": 2, "attention": "component", "scope": 5,
                 "frames_per_label": 50, "dropout": 0.2}

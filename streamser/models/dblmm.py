@@ -19,6 +19,7 @@ from .base import SequenceModel, last_valid, masked_softmax, mean_pool, run_bidi
 
 
 class DBLMM(SequenceModel):
+    """M2 DBL-MM: two BiLSTM branches (log-mel, 45 LLDs), mean + attention pooling, fused."""
     arch = "dblmm"
     defaults = {"branch_dims": [64, 45], "branches": [0, 1], "hidden": 32, "dropout": 0.3}
 

@@ -26,6 +26,7 @@ from .base import AttentionPool, SequenceModel, run_bidirectional, valid_mask
 
 
 class SAEBLSTM(SequenceModel):
+    """M5: sparse-autoencoder conv kernels on PCA spectrogram, BLSTM + attention pooling."""
     arch = "sae_blstm"
     stages = ("sae", "main")
     defaults = {"pca": 60, "widths": [3, 6, 10], "kernels_per_width": 20, "pool": 2,

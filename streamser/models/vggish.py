@@ -53,6 +53,7 @@ class VGGishCNN(nn.Module):
 
 
 class VGGishLSTM(SequenceModel):
+    """M4: VGGish-shaped CNN per 0.96 s patch, BiLSTM (or LSTM) + attention across patches."""
     arch = "vggish_lstm"
     input_kind = "patches"
     stages = ("patch", "main")

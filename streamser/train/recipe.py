@@ -159,4 +159,5 @@ def load_recipe(path: str | Path | None = None, sets: tuple[str, ...] = (),
         loc = tuple(str(p) for p in err["loc"])
         line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
         where = f"{path}:{line}" if line else str(path or "recipe")
-        raise RecipeError(f"{where}: {'.'.join(loc)}: {err['msg']}") from None
+        from ..messages import validation_message
+        raise RecipeError(f"{where}: {'.'.join(loc)}: {validation_message(err)}") from None

@@ -30,8 +30,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .train.augment import bandlimit
-from .train.splits import is_dev_group, is_test_group
+from ..train.augment import bandlimit
+from ..train.splits import is_dev_group, is_test_group
 
 RATE = 16000
 CRY_LABELS = ("crying", "hungry", "discomfort", "tired", "belly_pain", "burping")

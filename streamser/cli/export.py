@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from streamser.cli import fail
+from .errors import fail
 
-from .report import BOARDS
+from ..export.report import BOARDS
 
 
 @click.command("export")
@@ -61,17 +61,20 @@ def export_cmd(model: str, int8: bool, formats: str, calib: tuple[str, ...], out
             missing.append("tflite_micro")
     if missing:
         fail(f"{', '.join(missing)} not installed: pip install 'streamser[export]'")
+    from streamser.quiet import native_stderr, quiet_libraries
     from streamser.zoo import resolve
-
-    from .pipeline import export_model
-    from .report import render
+    quiet_libraries()               # the converters' warnings and log lines: -v shows them
     try:
-        checkpoint = resolve(model)
-        rep = export_model(Path(checkpoint), Path(out), int8=int8, formats=chosen,
-                           calib=[Path(c) for c in calib] or None, board=board,
-                           window_s=window_s, calib_clips=calib_clips, val_clips=val_clips,
-                           tflm_steps=tflm_steps, activation_bits=int(activation_bits),
-                           say=lambda m: click.echo(m, err=True))
+        with native_stderr() as err:
+            from ..export.pipeline import export_model
+            from ..export.report import render
+            checkpoint = resolve(model)
+            rep = export_model(Path(checkpoint), Path(out), int8=int8, formats=chosen,
+                               calib=[Path(c) for c in calib] or None, board=board,
+                               window_s=window_s, calib_clips=calib_clips,
+                               val_clips=val_clips, tflm_steps=tflm_steps,
+                               activation_bits=int(activation_bits),
+                               say=lambda m: click.echo(m, file=err))
     except Exception as exc:  # one line, not a traceback (STREAMSER_DEBUG=1 shows it)
         if os.environ.get("STREAMSER_DEBUG"):
             raise

@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 import click
-import numpy as np
 
-from ..cli import fail
+from .errors import fail
 
 DEFAULT_FRONTENDS: dict[str, dict[str, Any]] = {
     "dblmm": {"features": [{"plugin": "features.logmel"}, {"plugin": "features.lld45"}]},
@@ -70,6 +72,13 @@ class Progress:
                          completed=row["epoch"], total=row["epochs"], info=info)
 
 
+def arch_description(cls: type) -> str:
+    """First line of the architecture class's docstring (else of its module's)."""
+    import sys
+    doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or ""
+    return " ".join(doc.strip().split("\n\n")[0].split()) if doc.strip() else ""
+
+
 def _console() -> Any:
     from rich.console import Console
     return Console(stderr=True)
@@ -77,7 +86,7 @@ def _console() -> Any:
 
 def _recipe(recipe: str | None, arch: str | None, data: tuple[str, ...],
             sets: tuple[str, ...]) -> Any:
-    from .recipe import RecipeError, load_recipe
+    from ..train.recipe import RecipeError, load_recipe
     base: dict[str, Any] = {}
     if arch:
         base["model"] = {"arch": arch}
@@ -139,7 +148,7 @@ def train_cmd(recipe: str | None, arch: str | None, data: tuple[str, ...],
     if rec.data.group_norm and (out or not cv):
         fail("data.group_norm (speaker normalization) is for --cv: a checkpoint would need "
               "each speaker's feature statistics at run time, which the runtime does not keep")
-    from .experiment import load_data
+    from ..train.experiment import load_data
     missing = [str(p) for p in rec.data.manifest_paths() if not p.is_file()]
     if missing:
         fail(f"manifest not found: {missing[0]} (data_root {rec.data.data_root!r})")
@@ -169,11 +178,12 @@ def train_cmd(recipe: str | None, arch: str | None, data: tuple[str, ...],
 def _train(rec: Any, data_: Any, recipe: str | None, sets: tuple[str, ...], cv: bool,
            out: str | None, result: dict[str, Any], report: Progress) -> None:
     """Cross-validate and/or train the final model; fills ``result``."""
-    from .checkpoint import save
-    from .experiment import cross_validate, meta_for, train_one
+    from ..train.checkpoint import save
+    from ..train.experiment import cross_validate, meta_for, train_one
     if cv:
         result["cv"] = cross_validate(rec, data_, report=report)
     if out or not cv:
+        import numpy as np
         trained = train_one(rec, data_, np.arange(len(data_.y)), report=report)
         meta = meta_for(rec, data_, trained)
         if recipe:
@@ -195,30 +205,31 @@ def _train(rec: Any, data_: Any, recipe: str | None, sets: tuple[str, ...], cv: 
               help="Write ua, wa, per_class, confusion as JSON.")
 @click.option("--png", type=click.Path(dir_okay=False), help="Save the confusion matrix "
               "as PNG (default: MODEL_NAME-confusion.png next to --json, else none).")
+@click.option("--build", help="Run this exported build (.onnx, .int8.tflite, ...) of a bundled "
+              "model with the runtime instead of its checkpoint.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def eval_cmd(model: str, manifest: str, json_file: str | None, png: str | None,
-             quiet: bool) -> None:
-    """Score MODEL (a checkpoint path or a bundled model name) on a manifest."""
-    _need("torch", "train")
-    from ..zoo import resolve
-    from .checkpoint import CheckpointError, load
-    from .data import Normalizer
-    from .experiment import frames_for_eval, patches
-    from .scores import confusion_png, format_scores, scores
-    from .trainer import predict_probs
+             build: str | None, quiet: bool) -> None:
+    """Score MODEL (a checkpoint, an exported .onnx/.tflite file or a bundled model name)
+    on a manifest. A bundled model is scored from its checkpoint when torch is installed,
+    else from its ONNX build (else TFLite) with the runtime: no torch needed."""
+    from ..train.experiment import frames_for_eval
+    from ..train.scores import confusion_png, format_scores, scores
+    exported = Path(model).suffix in (".onnx", ".tflite") or build is not None
     try:
-        net, meta = load(resolve(model))
-    except (CheckpointError, KeyError) as exc:
+        try:
+            predict, meta = (_exported_model(model, build) if exported else _checkpoint(model))
+        except ImportError:                   # no torch: the bundled model's exported build
+            if exported or Path(model).is_file():
+                raise
+            predict, meta = _exported_model(model, build)
+    except (ValueError, KeyError, FileNotFoundError, ImportError) as exc:
         fail(str(exc).strip("'\""))
     try:
         frames, y, labels = frames_for_eval(meta, Path(manifest), progress=not quiet)
     except ValueError as exc:
         fail(str(exc))
-    norm = Normalizer.from_dict(meta["normalizer"])
-    items = [norm.apply(x) for x in frames]
-    if meta["frontend"].get("patch"):
-        items = [patches(x) for x in items]
-    s = scores(y, predict_probs(net, items).argmax(axis=1), labels)
+    s = scores(y, predict(frames).argmax(axis=1), labels)
     click.echo(format_scores(s))
     if json_file:
         Path(json_file).write_text(json.dumps(s, indent=1) + "\n")
@@ -231,6 +242,53 @@ def eval_cmd(model: str, manifest: str, json_file: str | None, png: str | None,
         click.echo(f"confusion matrix: {png}")
 
 
+def _checkpoint(model: str) -> tuple[Any, dict[str, Any]]:
+    """A checkpoint's clip classifier (raw front-end frames -> probabilities), torch."""
+    from ..zoo import resolve
+    from ..train.checkpoint import load
+    from ..train.data import Normalizer
+    from ..train.experiment import patches
+    from ..train.trainer import predict_probs
+    net, meta = load(resolve(model))
+    norm = Normalizer.from_dict(meta["normalizer"])
+
+    def predict(frames: list[np.ndarray]) -> np.ndarray:
+        items = [norm.apply(x) for x in frames]
+        if meta["frontend"].get("patch"):
+            items = [patches(x) for x in items]
+        return predict_probs(net, items)
+    return predict, meta
+
+
+def _exported_model(model: str, build: str | None) -> tuple[Any, dict[str, Any]]:
+    """An exported build's clip classifier through the infer node's backend (no torch):
+    a stateful model steps through the clip's rows (or patches) and its last step's
+    probabilities are the clip's; a window model's are averaged over its windows."""
+    import numpy as np
+
+    from streamser.plugins.infer.backends import open_backend
+    from streamser.zoo import ZOO, artifact
+
+    from ..train.experiment import patches
+    if build is None and not Path(model).is_file():
+        build = next((b for b in (".onnx", ".int8.onnx", ".int8.tflite", ".tflite")
+                      if (ZOO / f"{model}{b}").is_file()), None)
+    backend = open_backend(artifact(model, build))
+    c = backend.contract
+
+    def one(x: np.ndarray) -> np.ndarray:
+        steps = patches(x) if c.raw["frontend"].get("patch") else x
+        steps = c.normalize(steps)
+        if not c.stateful:
+            return backend.run(steps, [])[0].mean(axis=0)
+        states, probs = c.initial_states(1), None
+        for step in steps:
+            probs, states = backend.run(step[None], states)
+        return probs[0]
+
+    return (lambda frames: np.stack([one(x) for x in frames])), dict(c.raw)
+
+
 @click.command("models")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @click.option("--archs", is_flag=True, help="List the trainable architectures instead.")
@@ -240,8 +298,7 @@ def models_cmd(as_json: bool, archs: bool) -> None:
         _need("torch", "train")
         from ..models import ARCHITECTURES
         for name, cls in ARCHITECTURES.items():
-            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-            click.echo(f"{name:<14} {doc}")
+            click.echo(f"{name:<14} {arch_description(cls)}")
         click.echo(f"{'svm':<14} SVM on utterance statistics (mean, std, min, max): a baseline")
         click.echo(f"{'majority':<14} the majority class: a baseline")
         return

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .cli import fail
+from ..cli.errors import fail
 
 
 @click.command("mkstream")
@@ -80,54 +80,62 @@ def score_events_cmd(truth: str, events: str, json_file: str | None, event: str)
               help="Audio file that replaces the graph's source.")
 @click.option("--set", "sets", multiple=True, metavar="NODE.PARAM=VALUE",
               help="Override a node param (repeatable).")
+@click.option("--events", type=click.Path(dir_okay=False),
+              help="Path for the graph's sink.events node (default: the graph's own, e.g. "
+                   "out/cry_events.jsonl).")
 @click.option("--truth", type=click.Path(dir_okay=False),
               help="A mkstream truth CSV: also score the run's events.")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False),
               help="Also write the figures as JSON.")
-def bench_cmd(config: str, input_: str, sets: tuple[str, ...], truth: str | None,
-              json_file: str | None) -> None:
+def bench_cmd(config: str, input_: str, sets: tuple[str, ...], events: str | None,
+              truth: str | None, json_file: str | None) -> None:
     """Real-time factor (CPU seconds per audio second, inline executor, one core), each
-    node's CPU share, peak RSS, and with --truth the event scores, for CONFIG on FILE."""
+    node's CPU share, peak RSS, and with --truth the event scores, for CONFIG on FILE.
+    The graph's sinks write as in `streamser run` (events, scores)."""
     import resource
-    import tempfile
     import time
 
     import soundfile as sf
 
-    from .executors import run
-    from .graph import GraphError, load_graph
+    from ..executors import run
+    from ..graph import GraphError, load_graph
     if not Path(input_).is_file():
         fail(f"input not found: {input_}")
     audio_s = sf.info(input_).duration
-    with tempfile.TemporaryDirectory() as tmp:
-        events = Path(tmp) / "events.jsonl"
-        try:
-            graph = load_graph(config, sets=sets, input=input_, events=str(events))
-        except GraphError as exc:
-            fail("; ".join(exc.lines()))
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        metrics = run(graph, "inline")
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        node_cpu = {name: m.get("cpu_s", 0.0) for name, m in metrics.items()}
-        total = sum(node_cpu.values())
-        result: dict = {
-            "config": config, "input": input_, "audio_s": audio_s, "executor": "inline",
-            "rtf_nodes": total / audio_s, "rtf_process": cpu / audio_s,
-            "wall_s": wall, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            / 1024, "node_cpu_s": node_cpu,
-            "node_share": {k: v / total if total else 0.0 for k, v in node_cpu.items()}}
-        if truth:
-            from .eventscore import episodes_of, read_detections, read_segments, score
-            segments = read_segments(Path(truth))
-            episodes, length = episodes_of(segments)
-            result["scores"] = score(episodes, read_detections(events) if events.is_file()
-                                     else [], length, segments)
+    try:
+        graph = load_graph(config, sets=sets, input=input_, events=events)
+    except GraphError as exc:
+        fail("; ".join(exc.lines()))
+    paths = [str(s.params.path) for s in graph.nodes.values()  # type: ignore[attr-defined]
+             if s.plugin == "sink.events"]
+    if truth and (len(paths) != 1 or paths[0] == "-"):
+        fail("--truth needs one sink.events node writing to a file")
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    metrics = run(graph, "inline")
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    node_cpu = {name: m.get("cpu_s", 0.0) for name, m in metrics.items()}
+    total = sum(node_cpu.values())
+    result: dict = {
+        "config": config, "input": input_, "audio_s": audio_s, "executor": "inline",
+        "rtf_nodes": total / audio_s, "rtf_process": cpu / audio_s, "events": paths,
+        "wall_s": wall, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        / 1024, "node_cpu_s": node_cpu,
+        "node_share": {k: v / total if total else 0.0 for k, v in node_cpu.items()}}
+    if truth:
+        from .eventscore import episodes_of, read_detections, read_segments, score
+        segments = read_segments(Path(truth))
+        episodes, length = episodes_of(segments)
+        written = Path(paths[0])
+        result["scores"] = score(episodes, read_detections(written) if written.is_file()
+                                 else [], length, segments)
     click.echo(f"{config} on {input_} ({audio_s:.1f} s of audio), inline executor")
     click.echo(f"real-time factor {result['rtf_nodes']:.4f} (node CPU s per audio s; whole "
                f"process {result['rtf_process']:.4f}); peak RSS {result['peak_rss_mib']:.0f} MiB")
     for name, share in sorted(result["node_share"].items(), key=lambda kv: -kv[1]):
         click.echo(f"  {name:12s} {100 * share:5.1f} %  {1e3 * node_cpu[name] / audio_s:7.3f} "
                    "ms per s of audio")
+    if paths:
+        click.echo(f"events: {', '.join(paths)}")
     if truth:
         from .eventscore import render
         click.echo(render(result["scores"]))
