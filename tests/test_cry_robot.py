@@ -89,8 +89,9 @@ def test_cry_robot_on_a_synthetic_cry_scene(tmp_path: Path) -> None:
     assert len(starts) == len(truth) == 3
     for (a, b), e in zip(truth, starts):
         # the scene's cries are harmonic imitations: the AudioSet-based detector confirms
-        # them later than real ones (a real cry: within 1.0 s, the test above)
-        assert a <= e["t"] <= b and e["emitted_at"] - a <= 5.0
+        # some later than real ones (a real cry: within 1.0 s, the test above); a patch
+        # that holds the first fraction of a cry may already fire (t up to a patch early)
+        assert a - 0.96 <= e["t"] <= b and e["emitted_at"] - a <= 5.0
 
 
 def test_cry_robot_running_need_guess_on_a_real_cry(tmp_path: Path) -> None:
