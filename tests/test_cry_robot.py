@@ -139,7 +139,7 @@ def test_robot_front_end_here_inference_there_over_tcp(tmp_path: Path) -> None:
     inputs = {n: nodes[n]["input"] for n in server}
     linked = [n for n in server                          # their producers run on the robot
               if {*([inputs[n]] if isinstance(inputs[n], str) else inputs[n])} & {*robot}]
-    assert "needgate" in linked and "detect" in linked
+    assert "needgate" in linked and "detect_a" in linked
     for name in linked:
         nodes[name]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"
     config = tmp_path / "split.yaml"
