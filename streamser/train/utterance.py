@@ -376,7 +376,8 @@ def build(recipe: dict[str, Any], c: Corpus, cv: dict[str, Any] | None,
             "training": {"recipe_file": recipe["recipe_file"], "clips": len(c.y),
                          "chosen": chosen, "adapt": recipe.get("adapt"),
                          "max_seconds": recipe.get("max_seconds"),
-                         "cv": cv, "how": recipe.get("how", "")},
+                         "cv": cv, "how": recipe.get("how", ""),
+                         "measured": recipe.get("measured", "")},
             **{k: extra[k] for k in ("min_confidence", "train_prior") if k in extra}}
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta
