@@ -194,3 +194,27 @@ def test_eval_feeds_each_group_in_order(tmp_path: Path) -> None:
     assert "in manifest order through one stream per group" in r.stdout
     s = json.loads(out.read_text())
     assert s["n"] == len(rows) and s["streamed"]["groups"] == 2
+
+
+def test_the_runtime_node_computes_what_training_computed() -> None:
+    """A speaker's clips through the node (streaming front-end, running normalizer) give
+    the probabilities of the training path (whole-clip features, ``stats_matrix`` with
+    the same normalizer) run through the same ONNX file."""
+    import onnxruntime as ort
+
+    from streamser.train.data import FrontEnd, Normalizer, load_audio
+    from streamser.train.utterance import stats_matrix
+    from streamser.zoo import artifact
+    node = _node(model="emodb-ser")
+    c = node.backend.contract
+    paths = [data_file(f"emodb/{n}.flac") for n in ("03a01Fa", "03a01Nc", "03a01Wa")]
+    audio = [load_audio(p) for p in paths]
+    got = np.stack([[f for f in _utterance(node, a) if f.meta["final"]][0].data
+                    for a in audio])
+    fe = FrontEnd.from_dict(c.raw["frontend"])
+    x = stats_matrix([fe.extract(a) for a in audio], np.array(["s"] * 3),
+                     Normalizer(c.mean, c.std), c.raw["adapt"])
+    sess = ort.InferenceSession(str(artifact("emodb-ser", ".onnx")),
+                                providers=["CPUExecutionProvider"])
+    want = sess.run(["probs"], {"x": x.astype(np.float32)})[0]
+    assert np.abs(got - want).max() < 1e-4
