@@ -218,3 +218,16 @@ def test_the_runtime_node_computes_what_training_computed() -> None:
                                 providers=["CPUExecutionProvider"])
     want = sess.run(["probs"], {"x": x.astype(np.float32)})[0]
     assert np.abs(got - want).max() < 1e-4
+
+
+def test_bench_reports_the_need_branch(tmp_path: Path) -> None:
+    from .conftest import free_port
+    out = tmp_path / "b.json"
+    r = cli("bench", str(ROOT / "configs" / "cry_robot.yaml"), "--input",
+            str(data_file("babycry_esc/crying/1-187207-A.flac")), "--set",
+            f"publish.endpoint=tcp://127.0.0.1:{free_port()}", "--json", str(out),
+            timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    nb = json.loads(out.read_text())["need_branch"]
+    assert nb["nodes"] == ["needgate", "need", "merge"] and nb["ms_per_audio_s"] > 0
+    assert "need branch (needgate, need, merge)" in r.stdout
