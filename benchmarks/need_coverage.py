@@ -89,8 +89,8 @@ def render(reports: list[dict[str, Any]]) -> str:
             acc = "–" if row["accuracy"] is None else f"{100 * row['accuracy']:.1f}"
             maj = "–" if row["majority_on_named"] is None else \
                 f"{100 * row['majority_on_named']:.1f}"
-            lines.append(f"| {r['name'] if i == 0 else ''} | "
-                         f"{f'{100 * r['cv']['ua']:.1f}' if i == 0 else ''} | "
+            ua = f"{100 * r['cv']['ua']:.1f}" if i == 0 else ""
+            lines.append(f"| {r['name'] if i == 0 else ''} | {ua} | "
                          f"{row['min_confidence']:.2f}{chosen} | {100 * row['coverage']:.1f} | "
                          f"{acc} | {maj} | {nested if i == 0 else ''} |")
     major = reports[0]["rows"][0]["majority_rate"]
