@@ -7,8 +7,9 @@ splits of configs/train/cry-need.yaml), for three kinds of model:
   --json results/utterance/cry-need-oof.json -q`` (run first; this script reads it);
 - ``IS09``: a class-balanced logistic regression on the IS09 functionals
   (``configs/train/cry-need-cal.yaml``, the bundled ``cry-need-cal``), first 2 s / whole;
-- ``YAMNet``: the same on the mean and standard deviation of the bundled YAMNet's
-  1024-wide embeddings of the 0.96 s patches (hop 0.48 s) of the first 2 s / whole clip.
+- ``YAMNet``: the same (C 0.001) on the mean and standard deviation of the bundled
+  YAMNet's (int8 TFLite) 1024-wide embeddings of the 0.96 s patches (hop 0.48 s) of the
+  first 2 s / whole clip.
 
 Every model's out-of-fold scores are then calibrated by a calibrator fitted on the other
 folds only (cross-fitted), and a guess is named when its top probability reaches
@@ -18,7 +19,7 @@ those same clips and on all clips. ``chosen`` is the lowest threshold whose name
 guesses are right at least as often as always-"hungry" on all clips (with >= 5 % named);
 ``nested`` chooses it on the other folds and applies it to each fold.
 
-    python benchmarks/need_coverage.py [--json results/utterance/need-coverage.json]
+    python benchmarks/need_coverage.py [--json results/utterance/need-coverage.json] [--reuse]
 """
 from __future__ import annotations
 
@@ -47,22 +48,33 @@ def oof_functionals(recipe: dict[str, Any], c: Corpus) -> tuple[np.ndarray, list
     return oof, folds
 
 
-def yamnet_corpus(recipe: dict[str, Any], seconds: float | None) -> Corpus:
-    """Per clip: the YAMNet embeddings of its patches within the first ``seconds``."""
-    import torch
+def yamnet_embeddings(recipe: dict[str, Any]) -> Corpus:
+    """Per clip: the bundled YAMNet's (int8 TFLite) 1024-wide embeddings (its MEAN
+    layer, dequantized) of every 0.96 s patch, hop 0.48 s."""
+    from ai_edge_litert import interpreter as tfl
 
-    from streamser.models.yamnet import YAMNet
     from streamser.train.data import FeatureCache, FrontEnd, load_dataset
+    from streamser.zoo import artifact
     fe = FrontEnd.from_dict({"features": [{"plugin": "features.logmel"}], "rate": 16000,
                              "patch": {"hop": 0.48}})
     items, y, groups, labels, clips = load_dataset(
         [Path(recipe["data_root"]) / recipe["manifest"]], fe, FeatureCache())
-    net = YAMNet.from_tflite().eval()
-    keep = int((seconds - 0.96) / 0.48) + 1 if seconds else None
+    it = tfl.Interpreter(model_path=str(artifact("yamnet", ".int8.tflite")), num_threads=1,
+                         experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    [mean] = [o for o in it._get_ops_details() if o["op_name"] == "MEAN"]
+    out = next(t for t in it.get_tensor_details() if t["index"] == mean["outputs"][0])
+    scale, zero = out["quantization"]
+    x_in = it.get_input_details()[0]["index"]
     emb = []
-    with torch.inference_mode():
-        for x in items:
-            emb.append(net.embed(torch.from_numpy(np.ascontiguousarray(x[:keep]))).numpy())
+    for x in items:
+        rows = []
+        for patch in x:
+            it.set_tensor(x_in, patch[None].astype(np.float32))
+            it.invoke()
+            rows.append((it.get_tensor(out["index"]).reshape(-1).astype(np.float32) - zero)
+                        * scale)
+        emb.append(np.stack(rows))
     return Corpus(emb, np.asarray(y), np.asarray(groups), labels, fe,
                   [str(c.path) for c in clips])
 
@@ -101,9 +113,21 @@ def render(reports: list[dict[str, Any]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", default="results/utterance/need-coverage.json")
+    ap.add_argument("--reuse", action="store_true", help="keep the feature rows of an "
+                    "earlier --json run; (re)compute only the cry-need row")
     a = ap.parse_args()
     recipe = load_recipe(RECIPE)
     reports = []
+    if a.reuse:
+        old = [r for r in json.loads(Path(a.json).read_text())
+               if not r["name"].startswith("cry-need")]
+        c2 = load_corpus(recipe)
+        oof = np.asarray(json.loads(OOF.read_text())["cv"]["oof_probs"])
+        reports = [report("cry-need (M1 on IS09 frames, whole clips)", oof, c2,
+                          splits(recipe, c2)), *old]
+        print(render(reports))
+        Path(a.json).write_text(json.dumps(reports, indent=1) + "\n")
+        return
     whole = {**recipe, "max_seconds": 0}
     c2 = load_corpus(recipe)
     folds = splits(recipe, c2)
@@ -118,14 +142,15 @@ def main() -> None:
         c = load_corpus(rec)
         oof, f = oof_functionals(rec, c)
         reports.append(report(name, oof, c, f))
-    for name, secs in ((f"YAMNet embeddings, first {recipe['max_seconds']:g} s",
-                        recipe["max_seconds"]), ("YAMNet embeddings, whole clip", None)):
-        c = yamnet_corpus(recipe, secs)
-        rec = {**recipe, "model": {"arch": "logreg", "hparams": {"C": 0.001}}}
-        oof, f = np.zeros((len(c.y), len(c.labels))), splits(rec, c)
+    c = yamnet_embeddings(recipe)
+    rec = {**recipe, "model": {"arch": "logreg", "hparams": {"C": 0.001}}}
+    f = splits(rec, c)
+    keep = int((recipe["max_seconds"] - 0.96) / 0.48) + 1      # patches inside the first s
+    for name, rows in ((f"YAMNet embeddings, first {recipe['max_seconds']:g} s", keep),
+                       ("YAMNet embeddings, whole clip", None)):
+        x = np.stack([np.concatenate([e[:rows].mean(0), e[:rows].std(0)]) for e in c.frames])
+        oof = np.zeros((len(c.y), len(c.labels)))
         for tr, te in f:
-            mean_std = [np.concatenate([e.mean(0), e.std(0)]) for e in c.frames]
-            x = np.stack(mean_std)
             oof[te] = _full_proba(_logreg(rec, x[tr], c.y[tr]), x[te], len(c.labels))
         reports.append(report(name, oof, c, f))
     print(render(reports))
