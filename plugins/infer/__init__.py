@@ -56,6 +56,9 @@ class Infer(Node):
         self.backend: Backend = open_backend(path, self.params.backend,
                                              self.params.threads)
         self.contract = self.backend.contract
+        if self.contract.mode == "utterance":
+            raise ValueError(f"{self.name}: {self.params.model} is an utterance model; run it "
+                             "with classify.utterance")
         self._streams: dict[str, _Stream] = {}
 
     def _stream(self, frame: Frame) -> _Stream:
