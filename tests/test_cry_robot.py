@@ -154,4 +154,4 @@ def test_robot_front_end_here_inference_there_over_tcp(tmp_path: Path) -> None:
     assert split and split[0][0] == "cry_start" and split == timing(tmp_path / "single.jsonl")
     guesses = [[(e.get("label"), e.get("label_scores")) for e in _events(tmp_path / f)
                 if e["event"] == "cry_end"] for f in ("split.jsonl", "single.jsonl")]
-    assert guesses[0] == guesses[1] and all(label for label, _ in guesses[0])
+    assert guesses[0] == guesses[1] and all(scores for _, scores in guesses[0])
