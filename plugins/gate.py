@@ -8,7 +8,9 @@ otherwise. Scores that come before their audio wait for it, so the audio let thr
 not depend on which input arrives first (threads, processes, tcp). Released audio after
 dropped audio starts with meta ``gap: true``, so the stateful nodes behind the gate
 (features, ``infer``) start afresh for each episode; ``max_seconds`` passes only an
-episode's first seconds. Used to run the need classifier over detected cries only.
+episode's first seconds. With ``reset``, a dip in the score shorter than ``reset``
+seconds does not start a new episode: the audio after it follows on without a gap and
+counts against the same ``max_seconds``. Used to run the need classifier over detected cries only.
 """
 from __future__ import annotations
 
@@ -30,6 +32,10 @@ class GateScoresParams(Params):
                                                         "waiting for scores (older is dropped).")
     max_seconds: float | None = Field(None, gt=0, description="Pass at most this much of each "
                                       "episode (its first seconds); None: all of it.")
+    reset: float | None = Field(None, ge=0, le=600, description="Seconds off after which the "
+                                "next audio starts a new episode; a shorter dip continues "
+                                "the episode (no gap, same max_seconds budget). None: every "
+                                "dip starts one.")
 
 
 @dataclass
@@ -39,6 +45,7 @@ class _Held:
     released_to: float = -np.inf     # stream time up to which audio has gone out
     passed: float = 0.0              # seconds let through in the current episode
     gap: bool = True
+    on_to: float = -np.inf           # end of the last chunk judged on (passed or not)
     seq: int = 0
     scores: list[tuple[float, float, bool]] = field(default_factory=list)  # t, upto, on
 
@@ -86,6 +93,10 @@ class GateScores(Node):
             if not (on and end > t):
                 st.gap = True
                 continue
+            reset = self.params.reset
+            if st.gap and reset is not None and chunk.t - st.on_to <= reset:
+                st.gap = False                  # a short dip: the same episode goes on
+            st.on_to = end
             if st.gap:
                 st.passed = 0.0
             elif self.params.max_seconds is not None and st.passed >= self.params.max_seconds:

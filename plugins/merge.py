@@ -21,10 +21,17 @@ waiting are counted too and, if they change the guess, the last detector frame i
 once more with meta ``repeat: true`` and the new guess (``smooth.hysteresis`` takes only
 the guess from it), so an episode that the end of the file closes gets its full guess
 whatever the arrival order. Need frames are not passed on.
+
+``combine: last`` takes the episode's latest need frame instead of the average (for
+``classify.utterance``, whose each guess covers the episode so far). The guess names a
+``label`` only when its top probability reaches the need frames' meta
+``min_confidence`` (``classify.utterance`` sets it; 0 when absent); otherwise ``label``
+is ``null`` and ``label_scores`` still say what is known.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -41,6 +48,8 @@ class MergeNeedParams(Params):
                                                           "crying.")
     reset: float = Field(3.0, ge=0, le=600, description="Seconds off after which the next "
                                                         "cry starts a new average.")
+    combine: Literal["mean", "last"] = Field("mean", description="Episode guess: mean of "
+                                             "its need frames, or the last one.")
 
 
 @dataclass
@@ -52,6 +61,7 @@ class _Need:
     episode: float = -np.inf              # t of the frame that started the episode
     last_on: float = -np.inf
     last: Frame | None = None             # the last detector frame sent
+    min_confidence: float = 0.0           # from the need frames' meta
 
 
 class MergeNeed(Node):
@@ -70,6 +80,7 @@ class MergeNeed(Node):
         upto = float(frame.meta.get("upto", frame.t))
         if frame.meta.get("model") == self.params.need_model:
             st.labels = list(frame.meta.get("labels", st.labels))
+            st.min_confidence = float(frame.meta.get("min_confidence", 0.0))
             st.pending.append((upto, np.asarray(frame.data, np.float64)))
             return []
         labels = list(frame.meta.get("labels") or [])
@@ -95,8 +106,9 @@ class MergeNeed(Node):
         ready = [p for u, p in st.pending if u <= upto and u > st.episode]
         st.pending = [(u, p) for u, p in st.pending if u > upto]
         for p in ready:
-            st.total = p.copy() if st.total is None else st.total + p
-        st.count += len(ready)
+            last = self.params.combine == "last"
+            st.total = p.copy() if st.total is None or last else st.total + p
+            st.count = 1 if last else st.count + 1
         return len(ready)
 
     @staticmethod
@@ -104,7 +116,10 @@ class MergeNeed(Node):
         if not (st.count and st.labels):
             return frame
         mean = st.total / st.count
-        meta = {**frame.meta, "label": st.labels[int(mean.argmax())],
+        top = int(mean.argmax())
+        label = st.labels[top] if mean[top] >= st.min_confidence and \
+            st.min_confidence < 1 else None
+        meta = {**frame.meta, "label": label,
                 "label_scores": {k: round(float(v), 3) for k, v in zip(st.labels, mean)}}
         if repeat:
             meta["repeat"] = True

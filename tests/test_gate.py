@@ -9,8 +9,9 @@ from streamser.frames import Frame
 RATE = 16000
 
 
-def _run(on_from: float, on_to: float, max_seconds: float | None) -> list[Frame]:
-    gate = GateScores(GateScores.Params(max_seconds=max_seconds), name="g")
+def _run(on_from: float, on_to: float, max_seconds: float | None,
+         off: tuple[float, float] | None = None, reset: float | None = None) -> list[Frame]:
+    gate = GateScores(GateScores.Params(max_seconds=max_seconds, reset=reset), name="g")
     gate.start()
     out: list[Frame] = []
     block = 4000                                   # 0.25 s
@@ -21,6 +22,8 @@ def _run(on_from: float, on_to: float, max_seconds: float | None) -> list[Frame]
         if i % 2 == 1:                             # scores every 0.5 s over the last 1 s
             upto = t + block / RATE
             cry = 1.0 if on_from <= upto - 0.5 <= on_to else 0.0
+            if off and off[0] <= upto - 0.5 <= off[1]:
+                cry = 0.0
             out += gate.process(Frame("scores", np.array([cry, 1 - cry], np.float32),
                                       t=upto - 1.0, meta={"labels": ["cry", "other"],
                                                           "upto": upto}))
@@ -43,6 +46,19 @@ def test_gate_max_seconds_keeps_only_the_first_seconds_of_an_episode() -> None:
     seconds = sum(len(f.data) for f in capped) / RATE
     assert 2.0 <= seconds <= 2.6 < sum(len(f.data) for f in full) / RATE
     assert capped[0].t == full[0].t
+
+
+def test_gate_reset_keeps_a_short_dip_in_one_episode() -> None:
+    """A 1 s dip: without reset it starts a second episode (a gap, a fresh max_seconds);
+    with reset 3 s the audio after it follows on without a gap, in the same budget; a
+    dip longer than reset starts a new episode."""
+    plain = _run(4.0, 16.0, 4.0, off=(6.0, 7.0))
+    held = _run(4.0, 16.0, 4.0, off=(6.0, 7.0), reset=3.0)
+    assert sum(bool(f.meta.get("gap")) for f in plain) == 2
+    assert sum(bool(f.meta.get("gap")) for f in held) == 1
+    assert sum(len(f.data) for f in held) / RATE <= 4.6 < sum(len(f.data) for f in plain) / RATE
+    long_dip = _run(4.0, 16.0, 4.0, off=(6.0, 10.5), reset=3.0)
+    assert sum(bool(f.meta.get("gap")) for f in long_dip) == 2
 
 
 def test_gate_lets_the_same_audio_through_whichever_input_arrives_first() -> None:

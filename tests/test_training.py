@@ -155,7 +155,7 @@ def test_models_lists_the_bundled_models_without_torch() -> None:
     assert r.returncode == 0 and all(m["name"] in r.stdout for m in listed)
 
 
-@pytest.mark.parametrize("name", ["emodb-ser", "cry-need"])
+@pytest.mark.parametrize("name", ["emodb-ser", "cry-need", "cry-need-cal"])
 def test_bundled_model_loads_and_scores(name: str, tmp_path: Path, monkeypatch) -> None:
     pytest.importorskip("torch")
     from streamser.zoo import bundled

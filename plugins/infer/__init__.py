@@ -109,6 +109,9 @@ class Infer(Node):
         self.backend: Backend = open_backend(path, self.params.backend,
                                              self.params.threads)
         self.contract = self.backend.contract
+        if self.contract.mode == "utterance":
+            raise ValueError(f"{self.name}: {self.params.model} is an utterance model; run it "
+                             "with classify.utterance")
         self._streams: StreamStates[_Stream] = self.stream_states()
 
     def _stream(self, frame: Frame) -> _Stream:

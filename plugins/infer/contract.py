@@ -5,7 +5,11 @@ JSON form (ONNX ``metadata_props["streamser"]``, TFLite metadata entry ``streams
 
     {"format": "streamser-model/1", "streamser": "0.1.0", "name": "cry-need",
      "arch": "agate_lstm", "task": "...", "labels": [...], "build": "float" | "int8",
-     "mode": "step" | "window",   # one recurrent step per input, or one whole window
+     "mode": "step" | "window" | "utterance",   # one recurrent step per input, one whole
+                                  # window, or utterance statistics (classify.utterance:
+                                  # "normalizer" is then the corpus' frame statistics its
+                                  # streaming normalizer starts from; "adapt", "utterance",
+                                  # "train_prior", "min_confidence" say how to run it)
      "x": [32],                   # input shape without the batch axis
      "states": [{"name": "state_0", "output": "new_state_0", "shape": [64]}, ...],
      "frontend": {...}, "normalizer": {"mean": [...], "std": [...]},

@@ -212,9 +212,21 @@ def eval_cmd(model: str, manifest: str, json_file: str | None, png: str | None,
              build: str | None, quiet: bool) -> None:
     """Score MODEL (a checkpoint, an exported .onnx/.tflite file or a bundled model name)
     on a manifest. A bundled model is scored from its checkpoint when torch is installed,
-    else from its ONNX build (else TFLite) with the runtime: no torch needed."""
+    else from its ONNX build (else TFLite) with the runtime: no torch needed. An utterance
+    model (emodb-ser, cry-need-cal) runs as it does live: each manifest group's clips in
+    order through one stream, its speaker normalizer starting cold per group."""
+    from ..train.utterance import is_utterance_model
+    try:
+        utterance = is_utterance_model(model)
+    except ImportError:                       # an .onnx file, and no onnx to read it with
+        utterance = False
+    if utterance:
+        if build not in (None, ".onnx"):
+            fail(f"{model} is an utterance model: its one build is .onnx")
+        _eval_streamed(model, Path(manifest), json_file, png, quiet)
+        return
     from ..train.experiment import frames_for_eval
-    from ..train.scores import confusion_png, format_scores, scores
+    from ..train.scores import scores
     exported = Path(model).suffix in (".onnx", ".tflite") or build is not None
     try:
         try:
@@ -230,13 +242,50 @@ def eval_cmd(model: str, manifest: str, json_file: str | None, png: str | None,
     except ValueError as exc:
         fail(str(exc))
     s = scores(y, predict(frames).argmax(axis=1), labels)
+    _report(s, meta.get("name", model), manifest, json_file, png)
+
+
+def _eval_streamed(model: str, manifest: Path, json_file: str | None, png: str | None,
+                   quiet: bool) -> None:
+    """``streamser eval`` of an utterance model: clips streamed per group, in order."""
+    from ..train.scores import scores
+    from ..train.utterance import eval_streamed
+    try:
+        y, probs, labels, named = eval_streamed(model, manifest, progress=not quiet)
+    except (ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+    s = scores(y, probs.argmax(axis=1), labels)
+    hit = [i for i, n in enumerate(named) if n is not None]
+    s["streamed"] = {"groups": len(set(_groups(manifest, labels))), "named": len(hit),
+                     "coverage": len(hit) / len(y),
+                     "named_accuracy": (sum(labels.index(named[i]) == y[i] for i in hit)
+                                        / len(hit)) if hit else None}
+    click.echo(f"{model}: each group's clips fed in manifest order through one stream per "
+               f"group (streaming normalizer from a cold start per group), "
+               f"{s['streamed']['groups']} groups")
+    _report(s, model, str(manifest), json_file, png)
+    st = s["streamed"]
+    if st["coverage"] < 1:
+        acc = "-" if st["named_accuracy"] is None else f"{100 * st['named_accuracy']:.1f} %"
+        click.echo(f"named a class on {100 * st['coverage']:.1f} % of clips (min_confidence), "
+                   f"right on {acc} of those")
+
+
+def _groups(manifest: Path, labels: list[str]) -> list[str]:
+    from ..train.data import read_manifest
+    return [c.group for c in read_manifest(manifest, labels)]
+
+
+def _report(s: dict[str, Any], name: str, manifest: str, json_file: str | None,
+            png: str | None) -> None:
+    from ..train.scores import confusion_png, format_scores
     click.echo(format_scores(s))
     if json_file:
         Path(json_file).write_text(json.dumps(s, indent=1) + "\n")
         png = png or str(Path(json_file).with_suffix(".png"))
     if png:
         try:
-            confusion_png(s, png, title=f"{meta.get('name', model)} on {Path(manifest).parent.name}")
+            confusion_png(s, png, title=f"{name} on {Path(manifest).parent.name}")
         except ImportError:
             fail("the confusion PNG needs matplotlib: pip install 'streamser[plot]'")
         click.echo(f"confusion matrix: {png}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -121,6 +122,10 @@ def bench_cmd(config: str, input_: str, sets: tuple[str, ...], events: str | Non
         "wall_s": wall, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         / 1024, "node_cpu_s": node_cpu,
         "node_share": {k: v / total if total else 0.0 for k, v in node_cpu.items()}}
+    branch = need_branch(graph)
+    if branch:
+        result["need_branch"] = {"nodes": branch, "ms_per_audio_s": 1e3 * sum(
+            node_cpu.get(n, 0.0) for n in branch) / audio_s}
     if truth:
         from .eventscore import episodes_of, read_detections, read_segments, score
         segments = read_segments(Path(truth))
@@ -136,11 +141,31 @@ def bench_cmd(config: str, input_: str, sets: tuple[str, ...], events: str | Non
                    "ms per s of audio")
     if paths:
         click.echo(f"events: {', '.join(paths)}")
+    if "need_branch" in result:
+        nb = result["need_branch"]
+        click.echo(f"need branch ({', '.join(nb['nodes'])}): {nb['ms_per_audio_s']:.3f} ms "
+                   "CPU per s of audio")
     if truth:
         from .eventscore import render
         click.echo(render(result["scores"]))
     if json_file:
         Path(json_file).write_text(json.dumps(result, indent=1) + "\n")
+
+
+def need_branch(graph: Any) -> list[str]:
+    """The nodes of a graph's need branch: from each ``gate.scores`` node through its
+    consumers up to and including the ``merge.need`` node they feed."""
+    out: list[str] = []
+    todo = [n for n, spec in graph.nodes.items() if spec.plugin == "gate.scores"]
+    while todo:
+        name = todo.pop(0)
+        if name in out:
+            continue
+        out.append(name)
+        if graph.nodes[name].plugin != "merge.need":
+            todo += [c for c in graph.consumers.get(name, [])
+                     if graph.nodes[c].plugin not in ("smooth.hysteresis",)]
+    return out
 
 
 @click.command("plot-events")

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..dsp.functionals import utterance_stats
 from .augment import AugmentSpec
 from .balance import balanced_patches, plan_balance
 from .data import (
@@ -113,20 +114,6 @@ class Trained:
             items = [patches(x) for x in items]
         from .trainer import predict_probs
         return predict_probs(self.model, items)
-
-
-def utterance_stats(x: np.ndarray) -> np.ndarray:
-    """IS09-style functionals of each feature over the clip: mean, standard deviation,
-    minimum, maximum, relative positions of the extremes, linear-regression slope,
-    skewness and kurtosis."""
-    x = x.reshape(len(x), -1).astype(np.float64)
-    t = np.linspace(-1, 1, len(x)) if len(x) > 1 else np.zeros(1)
-    mean, std = x.mean(0), x.std(0) + 1e-8
-    z = (x - mean) / std
-    slope = (t[:, None] * (x - mean)).sum(0) / max(float((t ** 2).sum()), 1e-8)
-    pos = np.array([x.argmin(0), x.argmax(0)]) / max(len(x) - 1, 1)
-    return np.concatenate([mean, std, x.min(0), x.max(0), *pos, slope, (z ** 3).mean(0),
-                           (z ** 4).mean(0)]).astype(np.float32)
 
 
 def augment_spec(recipe: Recipe) -> AugmentSpec:
@@ -304,12 +291,14 @@ def cross_validate(recipe: Recipe, data: Data, cache: FeatureCache | None = None
     """Scores of every fold and their mean ± std (UA, WA, per-class recall)."""
     folds = splits_for(recipe, data)
     results, fits = [], []
+    oof = np.zeros((len(data.y), len(data.labels)))
     started = time.perf_counter()
     for k, (train_idx, test_idx) in enumerate(folds):
         fold_report = (lambda row, k=k: report({**row, "fold": k + 1, "folds": len(folds)})) \
             if report else None
         trained = train_one(recipe, data, train_idx, cache, fold_report)
         probs = full_proba(trained, recipe, [data.items[i] for i in test_idx], len(data.labels))
+        oof[test_idx] = probs
         s = scores(data.y[test_idx], probs.argmax(axis=1), data.labels)
         s["test_groups"] = sorted(set(data.groups[test_idx].tolist()))
         results.append(s)
@@ -320,7 +309,8 @@ def cross_validate(recipe: Recipe, data: Data, cache: FeatureCache | None = None
     per_epoch = [f["seconds_per_epoch"] for f in fits if f.get("seconds_per_epoch")]
     summary.update(seconds_per_epoch=float(np.mean(per_epoch)) if per_epoch else None,
                    seconds=time.perf_counter() - started, scheme=recipe.cv.scheme,
-                   fold_scores=results, fold_fits=fits)
+                   fold_scores=results, fold_fits=fits,
+                   oof_probs=np.round(oof, 5).tolist())   # out-of-fold, per clip in order
     return summary
 
 

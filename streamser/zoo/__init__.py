@@ -51,7 +51,13 @@ class BundledModel:
         if d["origin"]:
             lines.append(f"  origin: {d['origin']}")
             lines.append(f"  license: {d['license']} (see {ZOO / 'NOTICE'})")
-        if d["recipe"]:
+        if d["recipe"] and self.meta.get("format") == "streamser-utterance/1":
+            lines.append(f"  trained by: python -m streamser.train.utterance {d['recipe']} "
+                         f"--cv --out streamser/zoo/{self.name}.onnx")
+            if "min_confidence" in self.meta:
+                lines.append(f"  min_confidence {self.meta['min_confidence']:.2f} (label null "
+                             "below it; chosen on cross-validation)")
+        elif d["recipe"]:
             cv_flag = " --cv" if d["cv"] else ""
             sets = "".join(f" --set {shlex.quote(s)}" for s in d["sets"])
             lines.append(f"  trained by: streamser train {d['recipe']}{sets}{cv_flag} --out "
