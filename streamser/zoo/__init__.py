@@ -61,7 +61,7 @@ class BundledModel:
             cv_flag = " --cv" if d["cv"] else ""
             sets = "".join(f" --set {shlex.quote(s)}" for s in d["sets"])
             lines.append(f"  trained by: streamser train {d['recipe']}{sets}{cv_flag} --out "
-                         f"streamser/zoo/{self.path.name}")
+                         f"streamser/zoo/{self.name}.pt")
         if d["cv"]:
             cv = d["cv"]
             lines.append(f"  cross-validation ({cv['scheme']}, {cv['folds']} folds): "
