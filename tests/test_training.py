@@ -148,7 +148,8 @@ def test_models_lists_the_bundled_models_without_torch() -> None:
         if m["origin"]:     # pretrained elsewhere: origin and license, no recipe of ours
             assert m["license"] and not m["recipe"]
             continue
-        assert m["size_bytes"] < 2_000_000
+        # a head on the bundled YAMNet carries the backbone in its builds (float ONNX)
+        assert m["size_bytes"] < (20_000_000 if m["arch"] == "yamnet_lstm" else 2_000_000)
         assert m["recipe"] and (Path(__file__).parents[1] / m["recipe"]).is_file()
     assert "yamnet" in {m["name"] for m in listed}
     r = cli("models")
