@@ -2,8 +2,8 @@
 log-mel patch; M1's attention-gate cell carries the state across patches (the seed's
 structure: a CNN per patch, recurrent across patches).
 
-Per patch: YAMNet's 1024-wide embedding (``streamser.models.yamnet``) -> a ReLU
-projection to ``proj`` -> the attention-gate cell (``hidden``) -> logits. The backbone's
+Per patch: YAMNet's 1024-wide embedding (``streamser.models.yamnet``), or with
+``inputs: logits`` YAMNet's own 521 AudioSet logits of it -> a ReLU projection to ``proj`` -> the attention-gate cell (``hidden``) -> logits. The backbone's
 weights come from the bundled YAMNet TFLite (:meth:`load_backbone`) and stay frozen, so
 training needs each patch's embedding only once: :meth:`encode_items` turns patch
 sequences ``(P, 96, 64)`` into embedding sequences ``(P, 1024)`` (cached on disk), and
@@ -96,7 +96,7 @@ class YamnetLSTM(SequenceModel):
 
     def _embedder(self, folder: Path) -> Callable[[np.ndarray], np.ndarray]:
         """The backbone's ``embed`` as a function of numpy patches: through onnxruntime
-        where it is installed (the backbone exported once into ``folder``; about 15x
+        where it is installed (the backbone exported once into ``folder``; about 10x
         faster than PyTorch's depthwise convolutions on a CPU, equal to 1e-5), else
         PyTorch."""
         try:
