@@ -3,7 +3,8 @@ log-mel patch; M1's attention-gate cell carries the state across patches (the se
 structure: a CNN per patch, recurrent across patches).
 
 Per patch: YAMNet's 1024-wide embedding (``streamser.models.yamnet``), or with
-``inputs: logits`` YAMNet's own 521 AudioSet logits of it -> a ReLU projection to ``proj`` -> the attention-gate cell (``hidden``) -> logits. The backbone's
+``inputs: logits`` YAMNet's own 521 AudioSet logits of it -> a ReLU projection to
+``proj`` -> the attention-gate cell (``hidden``) -> logits. The backbone's
 weights come from the bundled YAMNet TFLite (:meth:`load_backbone`) and stay frozen, so
 training needs each patch's embedding only once: :meth:`encode_items` turns patch
 sequences ``(P, 96, 64)`` into embedding sequences ``(P, 1024)`` (cached on disk), and
