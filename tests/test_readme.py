@@ -35,7 +35,7 @@ SKIP = [
     (r"^streamser run \S+\s*(#.*)?$", "listens to the microphone"),
     (r"^streamser (devices|monitor)\b", "needs a sound card or a running graph"),
     (r"^streamser run robot\.yaml|--realtime", "runs in real time until stopped"),
-    (r"^streamser train ", "minutes of training"),
+    (r"^streamser train |^python -m streamser\.train\.", "minutes of training"),
     (r"^streamser eval runs/", "needs the checkpoint the skipped training writes"),
     (r"^#!|^echo ", "a script's body, not a command"),
 ]
