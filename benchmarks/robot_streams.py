@@ -22,13 +22,18 @@ as a microphone would), split over ``--servers`` processes (one graph each, thre
 executor), each starting at one of 16 points spread over the input (robots do not cry in
 lockstep; identical streams would send every cry to the need branch at once). A load is
 sustained when no frame is dropped, every stream gives the events it gives alone, and the
-run ends within a second or two of the audio's length.
+run ends within a second or two of the audio's length. Beside the table it prints what
+per-stream CPU allows: 32 streams with the same mix of start points, run once as fast as possible
+in one process with the servers' executor (threads; inline for comparison), give the CPU
+seconds per stream-second, and the machine's cores divided by that is the number of
+streams the CPU could carry; the largest sustained N is reported as a share of it.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import multiprocessing
+import os
 import sys
 import tempfile
 import time
@@ -101,6 +106,22 @@ def paced(args: argparse.Namespace) -> list[dict]:
             run(load_graph(graph_yaml(1, Path(args.input), args.seconds, Path(tmp),
                                       offsets=[offset])), "inline")
             alone.append(count_lines(Path(tmp) / "events.jsonl"))
+    probe = 32
+    cost = {}
+    for executor in ("threads", "inline"):
+        with tempfile.TemporaryDirectory() as tmp:
+            graph = load_graph(graph_yaml(probe, Path(args.input), args.seconds, Path(tmp),
+                                          offsets=[offsets[g % OFFSETS] for g in range(probe)]))
+            c0 = time.process_time()
+            run(graph, executor)
+            cost[executor] = (time.process_time() - c0) / (probe * args.seconds)
+    per_stream = cost["threads"]
+    cores = len(os.sched_getaffinity(0))
+    allowed = cores / per_stream
+    print(f"per-stream CPU ({probe} streams, same start points, as fast as possible): "
+          f"{1e3 * per_stream:.2f} ms per s of audio in the servers' threads executor "
+          f"({1e3 * cost['inline']:.2f} inline) -> {cores} cores allow {allowed:.0f} streams",
+          flush=True)
     rows = []
     ctx = multiprocessing.get_context("spawn")
     for n in [int(x) for x in args.streams.split(",")]:
@@ -117,6 +138,7 @@ def paced(args: argparse.Namespace) -> list[dict]:
                "events_expected": sum(alone[g % OFFSETS] for g in range(n))}
         row["sustained"] = (row["dropped"] == 0 and row["events"] == row["events_expected"]
                             and row["wall_s"] <= args.seconds + 2.0)
+        row["cpu_allowed_streams"] = allowed
         rows.append(row)
         print(f"{n} streams: wall {row['wall_s']:.1f} s for {args.seconds:g} s, "
               f"dropped {row['dropped']}, events {row['events']}/{row['events_expected']}",
@@ -131,6 +153,10 @@ def paced(args: argparse.Namespace) -> list[dict]:
         print(f"| {r['streams']} | {r['wall_s']:.1f} ({r['audio_s']:g}) | {r['cpu_s']:.1f} | "
               f"{r['dropped']} | {r['events']} / {r['events_expected']} | "
               f"{'yes' if r['sustained'] else 'no'} |")
+    best = max((r["streams"] for r in rows if r["sustained"]), default=0)
+    print(f"\nlargest sustained: {best} streams = {100 * best / allowed:.0f} % of the "
+          f"{allowed:.0f} that per-stream CPU allows ({cores} cores / "
+          f"{1e3 * per_stream:.2f} ms per stream-second)")
     return rows
 
 

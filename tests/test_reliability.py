@@ -48,6 +48,28 @@ def test_bind_conflict_exits_fast_with_one_line(tmp_path, how) -> None:
     assert elapsed < (3.0 if how[0] == "node" else 10.0)
 
 
+@pytest.mark.parametrize("model", ["missing.onnx", "unreadable.onnx"])
+def test_bad_model_under_processes_exits_with_one_line(tmp_path, model) -> None:
+    """A model that is not there fails validation before any child starts (exit 2); one
+    that is there but unreadable fails its child, and the run ends with one line (exit 1)."""
+    (tmp_path / "unreadable.onnx").write_text("not a model")
+    config = tmp_path / "g.yaml"
+    config.write_text(json.dumps({"name": "g", "nodes": {
+        "src": {"plugin": "source.synth", "params": {"signal": "noise", "duration": 2.0}},
+        "mel": {"plugin": "features.logmel", "input": "src"},
+        "patch": {"plugin": "window.patch", "input": "mel"},
+        "detect": {"plugin": "infer", "input": "patch", "params": {"model": model}},
+        "save": {"plugin": "sink.jsonl", "input": "detect",
+                 "params": {"path": str(tmp_path / "o.jsonl")}}}}))
+    res = cli("run", str(config), "-x", "processes", "-q", timeout=60)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    if model == "missing.onnx":
+        assert res.returncode == 2 and "no such model file" in lines[0]
+    else:
+        assert res.returncode == 1 and lines[0].startswith("error: node 'detect' failed:")
+
+
 @pytest.mark.parametrize("key,value", [("queue", 100_000_000_000), ("queue", 0),
                                        ("max_frame_bytes", 1 << 40)])
 def test_sizes_are_bounded_in_validation(key, value) -> None:
@@ -173,16 +195,23 @@ def test_children_do_not_import_from_the_working_directory(tmp_path) -> None:
 
 
 def test_partitions_claim_different_cores() -> None:
-    """Each process pins its node threads to a core no other streamser process holds."""
-    from streamser.executors.sockets import _claimed, claim_cpu
+    """Running partitions pin their node threads to cores no other one holds; a core
+    is free again once its partition ends."""
+    from streamser.executors.sockets import claim_cpu
 
     cores = [90_001, 90_000]          # lock files only: the numbers need not exist
-    held = len(_claimed)
+    first, a = claim_cpu(cores)
+    second, b = claim_cpu(cores)      # another claimant gets the other core
+    shared, none = claim_cpu(cores)   # all held: shared, by process id, no lock
     try:
-        assert claim_cpu(cores) == 90_001
-        assert claim_cpu(cores) == 90_000      # another claimant gets the other core
-        assert claim_cpu(cores) in cores       # all held: shared, by process id
+        assert (first, second) == (90_001, 90_000)
+        assert shared in cores and none is None
+        assert a is not None
+        a.close()                     # that partition ended
+        again, c = claim_cpu(cores)
+        assert again == 90_001 and c is not None
+        c.close()
     finally:
-        for fh in _claimed[held:]:
-            fh.close()
-        del _claimed[held:]
+        for fh in (a, b):
+            if fh is not None:
+                fh.close()

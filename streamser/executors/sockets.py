@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import zmq
 
@@ -446,33 +446,32 @@ def _batches(groups: list[tuple[Epoch, list[Frame]]], batching: bool
         i = j
 
 
-def _shared_cpu(graph: Graph, threads: int) -> int | None:
-    """The core all node threads of a partition share, or None to leave them free.
+def _shared_cpu(graph: Graph, threads: int) -> tuple[int | None, IO[str] | None]:
+    """The core all node threads of a partition share (None to leave them free), and the
+    lock that claims it, to be closed when the partition ends.
 
     Only one thread runs Python at a time (the GIL); spread over cores, node threads
     hand the GIL across cores on every hop, which costs about twice as much per hop as
     on one core (docs/performance.md). ``pin_threads: false`` in the graph turns it off.
-    Partitions in different processes take different cores while there are free ones
+    Partitions running at the same time take different cores while there are free ones
     (:func:`claim_cpu`).
     """
     if not graph.pin_threads or threads < 2 or not hasattr(os, "sched_setaffinity"):
-        return None
+        return None, None
     return claim_cpu(sorted(os.sched_getaffinity(0), reverse=True))
 
 
-_claimed: list[Any] = []  # lock files held for the life of the process
-
-
-def claim_cpu(cpus: list[int]) -> int:
-    """The first of ``cpus`` that no other streamser process on this machine holds (an
-    advisory lock on a file per core in the temp dir, released when the process ends);
-    when all are held, the one for this process id."""
+def claim_cpu(cpus: list[int]) -> tuple[int, IO[str] | None]:
+    """The first of ``cpus`` that no running partition on this machine holds (an advisory
+    lock on a file per core in the temp dir, held while the returned file is open and
+    released by the OS if the process dies), with that file; when all are held, the one
+    for this process id, and None."""
     import fcntl
     import tempfile
     for cpu in cpus:
         path = Path(tempfile.gettempdir()) / f"streamser-cpu-{cpu}.lock"
         try:
-            fh = open(path, "a")  # noqa: SIM115 - held open on purpose
+            fh = open(path, "a")  # noqa: SIM115 - held open until the partition ends
         except OSError:
             break
         try:
@@ -480,16 +479,15 @@ def claim_cpu(cpus: list[int]) -> int:
         except OSError:
             fh.close()
             continue
-        _claimed.append(fh)
-        return cpu
-    return cpus[os.getpid() % len(cpus)]
+        return cpu, fh
+    return cpus[os.getpid() % len(cpus)], None
 
 
 def run_partition(graph: Graph, names: Iterable[str], control: Control,
                   run_id: str | None = None) -> dict[str, dict[str, Any]]:
     """Run the named nodes as threads until every one has finished, or stop is requested."""
     names = [n for n in graph.nodes if n in set(names)]
-    cpu = _shared_cpu(graph, len(names))
+    cpu, cpu_lock = _shared_cpu(graph, len(names))
     handoff = Handoff()
     wiring = plan(graph, names, run_id or uuid.uuid4().hex[:8])
     ctx = zmq.Context()
@@ -533,4 +531,6 @@ def run_partition(graph: Graph, names: Iterable[str], control: Control,
             curve.close()
         if not any(t.is_alive() for t in threads):
             ctx.term()  # a node stuck in its own code must not hang the exit
+        if cpu_lock is not None:
+            cpu_lock.close()
     return {t.node_name: t.metrics.to_dict() for t in threads}
