@@ -81,6 +81,8 @@ def test_score_events_counts_matches_false_alarms_latency_and_needs(tmp_path: Pa
     assert s["false_alarms_per_hour"] == pytest.approx(1 / ((3640 - 11) / 3600))
     assert s["latency_median_s"] == pytest.approx((0.9 + 1.7) / 2)
     assert s["need_accuracy"] == 0.5                     # hungry right; tired: no cry_end
+    assert s["need_named"] == 1 and s["need_named_accuracy"] == 1.0
+    assert "named on 1, right on 100.0 %" in render(s)
     assert score(episodes, [], length)["f1"] == 0.0
     assert score(episodes, [Detection(100, 110, 100.5)], length)["false_alarms"] == 1
     r = cli("score-events", str(truth), str(events), "--json", str(tmp_path / "s.json"))

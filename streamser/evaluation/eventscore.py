@@ -94,7 +94,7 @@ def score(episodes: list[dict[str, Any]], detections: list[Detection], length_s:
         return min(seg["end"], d.end) - max(seg["start"], d.start)
 
     matched_det = [any(overlaps(ep, d) for ep in episodes) for d in detections]
-    latencies, needs = [], []
+    latencies, needs, named = [], [], []
     hit = 0
     for ep in episodes:
         ds = [d for d in detections if overlaps(ep, d)]
@@ -105,6 +105,8 @@ def score(episodes: list[dict[str, Any]], detections: list[Detection], length_s:
         latencies.append(first.emitted_at - ep["start"])
         if ep.get("label") not in (None, "", "crying"):
             needs.append(first.label == ep["label"])
+            if first.label is not None:
+                named.append(first.label == ep["label"])
     precision = float(np.mean(matched_det)) if detections else 0.0
     recall = hit / len(episodes) if episodes else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -125,7 +127,9 @@ def score(episodes: list[dict[str, Any]], detections: list[Detection], length_s:
             "latency_median_s": float(np.median(lat)) if len(lat) else None,
             "latency_p95_s": float(np.percentile(lat, 95)) if len(lat) else None,
             "need_accuracy": float(np.mean(needs)) if needs else None,
-            "need_episodes": len(needs), "stream_s": length_s,
+            "need_episodes": len(needs), "need_named": len(named),
+            "need_named_accuracy": float(np.mean(named)) if named else None,
+            "stream_s": length_s,
             **({"false_alarms_by_kind": dict(sorted(by_kind.items()))}
                if segments is not None else {})}
 
@@ -133,8 +137,13 @@ def score(episodes: list[dict[str, Any]], detections: list[Detection], length_s:
 def render(s: dict[str, Any]) -> str:
     lat = (f"{s['latency_median_s']:.2f} s median, {s['latency_p95_s']:.2f} s p95"
            if s["latency_median_s"] is not None else "n/a")
-    need = (f"{100 * s['need_accuracy']:.1f} % of {s['need_episodes']}"
-            if s["need_accuracy"] is not None else "n/a")
+    need = "n/a"
+    if s["need_accuracy"] is not None:
+        named, right = s.get("need_named"), s.get("need_named_accuracy")
+        need = (f"{100 * s['need_accuracy']:.1f} % of {s['need_episodes']} episodes"
+                + (f" (named on {named}, right on {100 * right:.1f} % of those; null "
+                   "on the rest: the model abstained)" if named and right is not None else
+                   " (null on every one: the model abstained)" if named == 0 else ""))
     return (f"episodes {s['episodes']}, detections {s['detections']}, matched {s['matched']}\n"
             f"precision {s['precision']:.3f}  recall {s['recall']:.3f}  F1 {s['f1']:.3f}\n"
             f"false alarms {s['false_alarms']} in {s['non_cry_hours']:.2f} h of non-cry audio "
