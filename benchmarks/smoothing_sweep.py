@@ -9,7 +9,9 @@
 The scores JSONL is what the graph's ``sink.jsonl`` wrote (one detector frame per patch);
 the other params of the config's ``smooth`` node are kept unless swept. The rule, fixed
 before looking: the best episode F1 among settings whose median detection latency is at
-most ``--latency`` (p95 at most ``--p95``), ties broken by fewer false alarms, then by
+most ``--latency`` (p95 at most ``--p95``) that flag at most ``--flagged`` of the non-cry
+audio as crying (a detection that outlasts its cry or joins several matches them all, so
+episode F1 alone rewards detections that never end), ties broken by fewer false alarms, then by
 lower latency. Replaying is exact: the node gets the same frames as in the graph.
 """
 from __future__ import annotations
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-on", default="", help="min_on values (default: the config's)")
     ap.add_argument("--latency", type=float, default=1.0)
     ap.add_argument("--p95", type=float, default=2.0)
+    ap.add_argument("--flagged", type=float, default=1.0,
+                    help="largest share of non-cry audio a setting may flag as crying")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
 
@@ -98,19 +102,23 @@ def main(argv: list[str] | None = None) -> int:
         s = score(episodes, replay(frames, params), length, segments)
         rows.append({"params": dict(zip(grid, values)), "f1": s["f1"],
                      "false_alarms": s["false_alarms"], "fa_per_hour": round(s["false_alarms_per_hour"], 2),
-                     "recall": s["recall"], "latency_median": s["latency_median_s"],
+                     "recall": s["recall"], "flagged": round(s["non_cry_flagged_share"], 4),
+                     "latency_median": s["latency_median_s"],
                      "latency_p95": s["latency_p95_s"]})
     ok = [r for r in rows if r["latency_median"] is not None
-          and r["latency_median"] <= args.latency and r["latency_p95"] <= args.p95]
+          and r["latency_median"] <= args.latency and r["latency_p95"] <= args.p95
+          and r["flagged"] <= args.flagged]
     best = min(ok, key=lambda r: (-r["f1"], r["false_alarms"], r["latency_median"]),
                default=None)
     for r in rows:
         mark = "*" if r is best else " "
         print(f"{mark} {json.dumps(r['params']):52s} F1 {r['f1']:.3f}  FA {r['false_alarms']:3d} "
-              f"({r['fa_per_hour']:.1f}/h)  recall {r['recall']:.3f}  latency "
+              f"({r['fa_per_hour']:.1f}/h)  recall {r['recall']:.3f}  flagged "
+              f"{100 * r['flagged']:4.1f} %  latency "
               f"{_s(r['latency_median'])} / {_s(r['latency_p95'])} s")
     print("rule: best F1 with median latency <= "
-          f"{args.latency} s and p95 <= {args.p95} s -> "
+          f"{args.latency} s, p95 <= {args.p95} s and at most {100 * args.flagged:g} % of "
+          "non-cry audio flagged -> "
           + (json.dumps(best["params"]) if best else "no setting meets it"))
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "best": best}, indent=1) + "\n")

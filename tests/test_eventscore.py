@@ -82,6 +82,9 @@ def test_score_events_counts_matches_false_alarms_latency_and_needs(tmp_path: Pa
     assert s["latency_median_s"] == pytest.approx((0.9 + 1.7) / 2)
     assert s["need_accuracy"] == 0.5                     # hungry right; tired: no cry_end
     assert s["need_named"] == 1 and s["need_named_accuracy"] == 1.0
+    # 0.5 s past the first cry's end, and the whole false alarm (1.0 s)
+    assert s["non_cry_flagged_s"] == pytest.approx(1.5)
+    assert s["non_cry_flagged_share"] == pytest.approx(1.5 / (3640 - 11))
     assert "named on 1, right on 100.0 %" in render(s)
     assert score(episodes, [], length)["f1"] == 0.0
     assert score(episodes, [Detection(100, 110, 100.5)], length)["false_alarms"] == 1

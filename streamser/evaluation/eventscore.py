@@ -112,6 +112,11 @@ def score(episodes: list[dict[str, Any]], detections: list[Detection], length_s:
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     cry_s = sum(ep["end"] - ep["start"] for ep in episodes)
     other_h = max(length_s - cry_s, 1e-9) / 3600
+    # time a detection holds on through audio that is not crying (a detection that
+    # outlasts its cry, or spans several, matches them all but says "crying" meanwhile)
+    flagged = sum(max(min(d.end, length_s) - d.start, 0.0) for d in detections) - sum(
+        max(min(ep["end"], d.end) - max(ep["start"], d.start), 0.0)
+        for d in detections for ep in episodes)
     false_alarms = int(len(detections) - sum(matched_det))
     lat = np.asarray(latencies) if latencies else np.zeros(0)
     by_kind: dict[str, int] = {}
@@ -124,6 +129,8 @@ def score(episodes: list[dict[str, Any]], detections: list[Detection], length_s:
             "precision": precision, "recall": recall, "f1": f1,
             "false_alarms": false_alarms, "non_cry_hours": other_h,
             "false_alarms_per_hour": false_alarms / other_h,
+            "non_cry_flagged_s": flagged,
+            "non_cry_flagged_share": flagged / (other_h * 3600),
             "latency_median_s": float(np.median(lat)) if len(lat) else None,
             "latency_p95_s": float(np.percentile(lat, 95)) if len(lat) else None,
             "need_accuracy": float(np.mean(needs)) if needs else None,
@@ -150,4 +157,7 @@ def render(s: dict[str, Any]) -> str:
             f"= {s['false_alarms_per_hour']:.2f} per hour"
             + (f" ({', '.join(f'{k} {n}' for k, n in s['false_alarms_by_kind'].items())})"
                if s.get("false_alarms_by_kind") else "") + "\n"
-            f"detection latency {lat}\nneed accuracy {need}")
+            + (f"non-cry audio flagged as crying {100 * s['non_cry_flagged_share']:.1f} % "
+               f"({s['non_cry_flagged_s']:.0f} s: detections that outlast or join cries)\n"
+               if "non_cry_flagged_share" in s else "")
+            + f"detection latency {lat}\nneed accuracy {need}")
