@@ -139,6 +139,7 @@ def paced(args: argparse.Namespace) -> list[dict]:
         row["sustained"] = (row["dropped"] == 0 and row["events"] == row["events_expected"]
                             and row["wall_s"] <= args.seconds + 2.0)
         row["cpu_allowed_streams"] = allowed
+        row["cpu_per_stream_s"] = {"threads": cost["threads"], "inline": cost["inline"]}
         rows.append(row)
         print(f"{n} streams: wall {row['wall_s']:.1f} s for {args.seconds:g} s, "
               f"dropped {row['dropped']}, events {row['events']}/{row['events_expected']}",
