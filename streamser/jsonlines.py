@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,11 @@ def strict_dumps(obj: Any) -> str:
         return json.dumps(_finite(obj), allow_nan=False)
 
 
+class OutputClosed(BrokenPipeError):
+    """The reader of standard output went away (``... --events - | head``): the run stops
+    whatever the node's ``on_error``, and ``streamser run`` exits 0, as a Unix filter does."""
+
+
 class LineWriter:
     """Append lines to a file (or '-': standard output), each flushed at once and whole:
     when a write fails (a full disk), the part written is cut off again and the error
@@ -42,8 +48,14 @@ class LineWriter:
     def write(self, line: str) -> None:
         data = (line + "\n").encode()
         if self._fh is None:
-            sys.stdout.write(line + "\n")
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+            except BrokenPipeError as exc:
+                # nobody reads any more: later writes (the interpreter's last flush
+                # included) go to /dev/null, and the run stops
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                raise OutputClosed("standard output was closed by its reader") from exc
             return
         pos = self._fh.tell()
         view = memoryview(data)

@@ -215,3 +215,24 @@ def test_partitions_claim_different_cores() -> None:
         for fh in (a, b):
             if fh is not None:
                 fh.close()
+
+
+@pytest.mark.parametrize("executor", ["inline", "processes"])
+def test_closed_standard_output_stops_the_run_quietly(executor) -> None:
+    """``streamser run ... --events - | head -1``: when the reader goes away the run stops
+    with exit 0 and no error line, as a Unix filter does (even where on_error is drop)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamser", "run", str(ROOT / "configs" / "cry_robot.yaml"),
+         "--input", "synth:cry_scene", "--events", "-", "-q", "-x", executor],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    first = json.loads(proc.stdout.readline())
+    assert first["event"] == "cry_start"
+    proc.stdout.close()                     # the reader goes away
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "error" not in err and "BrokenPipe" not in err, err

@@ -91,6 +91,8 @@ def _run(control: Control, graph: Graph, executor: str, transport: str,
             from ..executors.sockets import run_partition
             metrics = run_partition(graph, names, control)
     except (NodeFailed, OSError) as exc:
+        if not child and _reader_gone(exc):   # (a child reports it to its parent)
+            _exit_now(0)
         if child and metrics_file:
             text = exc.text if isinstance(exc, NodeFailed) else str(exc)
             Path(metrics_file + ".error").write_text(text)
@@ -102,6 +104,13 @@ def _run(control: Control, graph: Graph, executor: str, transport: str,
         done.set()
     _finish(metrics, metrics_file, quiet)
     _exit_now(0)
+
+
+def _reader_gone(exc: BaseException) -> bool:
+    """The reader of standard output went away (``streamser run ... --events - | head``):
+    like a Unix filter, stop without an error (see ``OutputClosed``)."""
+    from ..executors import NodeFailed
+    return isinstance(exc, NodeFailed) and exc.text.startswith("OutputClosed:")
 
 
 @click.command("run")

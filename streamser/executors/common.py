@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 
 from ..frames import Frame
+from ..jsonlines import OutputClosed
 from ..metrics import NodeMetrics
 from ..node import Node
 from ..ports import Port, check
@@ -139,8 +140,8 @@ class Guarded:
             return ()
         try:
             return call(self.metrics, fn, frames)
-        except Exception:
-            if self._policy(remote) == "stop":
+        except Exception as exc:
+            if self._policy(remote) == "stop" or isinstance(exc, OutputClosed):
                 raise
         # one frame spoilt the batch: find it, one frame at a time (state is per stream)
         return [out for f in frames for out in self._guard(self.node.process, [f], remote, f)]
@@ -156,7 +157,7 @@ class Guarded:
         try:
             return call(self.metrics, fn, *args)
         except Exception as exc:
-            if self._policy(remote) == "stop":
+            if self._policy(remote) == "stop" or isinstance(exc, OutputClosed):
                 raise
             self.metrics.errors += 1
             where = traceback.extract_tb(exc.__traceback__)[-1]
