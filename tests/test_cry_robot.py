@@ -7,10 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .conftest import ROOT, cli, data_file
+from .conftest import ROOT, cli, data_file, free_port
 
 CONFIG = str(ROOT / "configs" / "cry_robot.yaml")
 NEEDS = {"belly_pain", "burping", "discomfort", "hungry", "tired"}
+
+
+def run_robot(*args: str, timeout: float = 60):
+    """``streamser run configs/cry_robot.yaml ARGS``, its event publisher on a free port
+    (another run on the machine may hold the default 5556)."""
+    return cli("run", CONFIG, *args, "--set",
+               f"publish.endpoint=tcp://127.0.0.1:{free_port()}", timeout=timeout)
 
 
 def _events(path: Path) -> list[dict]:
@@ -56,7 +63,7 @@ def test_cry_robot_on_unseen_real_recordings(tmp_path: Path) -> None:
             "--out", str(stream), "--seed", "11")
     assert r.returncode == 0, r.stderr
     events = tmp_path / "events.jsonl"
-    r = cli("run", CONFIG, "--input", str(stream), "--events", str(events), "-q", timeout=300)
+    r = run_robot("--input", str(stream), "--events", str(events), "-q", timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     found = _events(events)
     _check_fields(found)
@@ -83,7 +90,7 @@ def test_cry_robot_confirms_a_real_cry_within_a_second(tmp_path: Path) -> None:
     stream = tmp_path / "speech_then_cry.flac"
     sf.write(stream, np.concatenate([speech, cry]), 16000)
     events = tmp_path / "events.jsonl"
-    r = cli("run", CONFIG, "--input", str(stream), "--events", str(events), "-q", timeout=300)
+    r = run_robot("--input", str(stream), "--events", str(events), "-q", timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     starts = [e for e in _events(events) if e["event"] == "cry_start"]
     assert starts, "the cry was not detected"
@@ -95,7 +102,7 @@ def test_cry_robot_on_a_synthetic_cry_scene(tmp_path: Path) -> None:
     from streamser.dsp.cryscene import CryScene, cry_scene_truth
 
     events = tmp_path / "events.jsonl"
-    r = cli("run", CONFIG, "--input", "synth:cry_scene", "--set", "mic.duration=50",
+    r = run_robot("--input", "synth:cry_scene", "--set", "mic.duration=50",
             "--set", "mic.episodes=3", "--events", str(events), "-q", timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     found = _events(events)
@@ -115,7 +122,7 @@ def test_cry_robot_running_need_guess_on_a_real_cry(tmp_path: Path) -> None:
     running need guess, between its cry_start and cry_end."""
     events = tmp_path / "events.jsonl"
     clip = data_file("babycry_esc/crying/1-187207-A.flac")
-    r = cli("run", CONFIG, "--input", str(clip), "--set", "smooth.update=1",
+    r = run_robot("--input", str(clip), "--set", "smooth.update=1",
             "--events", str(events), "-q", timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     found = _events(events)

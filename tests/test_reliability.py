@@ -224,10 +224,11 @@ def test_closed_standard_output_stops_the_run_quietly(executor) -> None:
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from conftest import ROOT, free_port
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamser", "run", str(ROOT / "configs" / "cry_robot.yaml"),
-         "--input", "synth:cry_scene", "--events", "-", "-q", "-x", executor],
+         "--input", "synth:cry_scene", "--events", "-", "-q", "-x", executor,
+         "--set", f"publish.endpoint=tcp://127.0.0.1:{free_port()}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     first = json.loads(proc.stdout.readline())
