@@ -54,7 +54,9 @@ class LineWriter:
             except BrokenPipeError as exc:
                 # nobody reads any more: later writes (the interpreter's last flush
                 # included) go to /dev/null, and the run stops
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
                 raise OutputClosed("standard output was closed by its reader") from exc
             return
         pos = self._fh.tell()
