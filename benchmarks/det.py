@@ -22,7 +22,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,8 @@ THRESHOLDS = {"head": np.round(np.concatenate([np.arange(0.3, 0.9, 0.05),
               "zeroshot": np.round(np.concatenate([np.arange(0.02, 0.1, 0.01),
                                                    np.arange(0.1, 0.6, 0.05)]), 4)}
 
-CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing]] = {
+#: name: (head spec or None for zero-shot, hop, smoothing, training copies per clip used)
+CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
     "yamnet-zeroshot": (None, 0.48, Smoothing()),
     "linear-logits-binary": (HeadSpec(inputs="logits", classes="binary", hidden=0),
                              0.48, Smoothing()),
@@ -52,6 +53,13 @@ CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing]] = {
                                  0.48, Smoothing()),
     "mlp-embedding-kinds-hop24": (HeadSpec(inputs="embedding", classes="kinds"), 0.24,
                                   Smoothing(window=2)),
+    "mlp-embedding-kinds-context3": (HeadSpec(inputs="embedding", classes="kinds",
+                                              context=3), 0.48, Smoothing()),
+    "mlp-embedding-kinds-small": (HeadSpec(inputs="embedding", classes="kinds", hidden=32,
+                                           dropout=0.5, weight_decay=1e-2), 0.48,
+                                  Smoothing()),
+    "mlp-embedding-kinds-clean-only": (HeadSpec(inputs="embedding", classes="kinds"), 0.48,
+                                       Smoothing(), 1),
 }
 
 
@@ -76,7 +84,8 @@ def stream_scores(spec: HeadSpec | None, head, s: dict, hop: float) -> np.ndarra
 
 
 def evaluate(name: str, spec: HeadSpec | None, hop: float, smoothing: Smoothing,
-             train_rows: dict, streams: dict, max_fa: float, max_latency: float) -> dict:
+             train_rows: dict, streams: dict, max_fa: float, max_latency: float,
+             copies: int = 99) -> dict:
     grid = THRESHOLDS["zeroshot" if spec is None else "head"]
     per_fold, test_streams = [], {k: [] for k in SETS}
     for f in range(FOLDS):
@@ -84,8 +93,10 @@ def evaluate(name: str, spec: HeadSpec | None, hop: float, smoothing: Smoothing,
         head = None
         if spec is not None:
             use = ~np.isin(train_rows["fold"], [f, dev])
+            use &= train_rows["copy"] < copies
             head = train(train_rows["emb"][use], train_rows["logit"][use],
-                         train_rows["y"][use], train_rows["source"][use], spec)
+                         train_rows["y"][use], train_rows["source"][use], spec,
+                         train_rows["segment"][use])
 
         def scored(fold: int, which: str) -> tuple[np.ndarray, list, float]:
             s = streams[which, fold]
@@ -104,6 +115,7 @@ def evaluate(name: str, spec: HeadSpec | None, hop: float, smoothing: Smoothing,
             f"{k} recall {fold[k]['recall']:.3f} FA/h {fold[k]['false_alarms_per_hour']:.1f}"
             for k in SETS), flush=True)
     result = {"name": name, "spec": asdict(spec) if spec else None, "hop": hop,
+              "training_copies": "all" if copies == 99 else copies,
               "smoothing": asdict(smoothing), "folds": per_fold}
     for k in SETS:
         result[f"curve_{k}"] = curve(test_streams[k], hop, grid, smoothing)
@@ -159,14 +171,16 @@ def main(argv: list[str] | None = None) -> None:
     data = np.load(cache / "train.npz")
     folds, sources = data["folds"], data["sources"]
     train_rows = {"emb": data["emb"], "logit": data["logit"], "y": data["y"],
-                  "fold": folds[data["item"]], "source": sources[data["item"]]}
+                  "fold": folds[data["item"]], "source": sources[data["item"]],
+                  "copy": data["copy"],
+                  "segment": data["item"].astype(np.int64) * 64 + data["copy"]}
     streams = load_streams(cache)
     results = []
     for name in a.candidates.split(","):
-        spec, hop, smoothing = CANDIDATES[name]
+        spec, hop, smoothing, *copies = CANDIDATES[name]
         print(f"{name}", flush=True)
         results.append(evaluate(name, spec, hop, smoothing, train_rows, streams, a.max_fa,
-                                a.max_latency))
+                                a.max_latency, *copies))
     summary = {"machine": f"{platform.processor() or platform.machine()}, "
                           f"{platform.python_version()}",
                "command": " ".join(sys.argv), "seconds": round(time.time() - t0, 1),

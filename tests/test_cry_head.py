@@ -76,14 +76,15 @@ def test_offline_detections_are_the_smoothing_nodes_events() -> None:
         events += [f.meta for f in node.flush()]
         starts = [(e["t"], e["emitted_at"]) for e in events if e["event"] == "cry_start"]
         ends = [e["t"] for e in events if e["event"] == "cry_end"]
-        dets = detections(scores, 0.48, on, off, window, 0.0, min_off)
+        dets = detections(scores, 0.48, on, off, window, 0.0, min_off, block=None)
         assert len(starts) >= 2
         assert [(d.start, d.emitted_at) for d in dets] == starts
         assert [d.end for d in dets] == pytest.approx(ends)
 
 
-@pytest.mark.parametrize("anchor", [0.0, 1.0])
-def test_head_onnx_export_scores_as_the_trained_head(tmp_path, anchor: float) -> None:
+@pytest.mark.parametrize("anchor,context", [(0.0, 1), (1.0, 1), (0.0, 3)])
+def test_head_onnx_export_scores_as_the_trained_head(tmp_path, anchor: float,
+                                                    context: int) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("onnx")
     from streamser.plugins.features.yamnet import YamnetBackbone
@@ -93,11 +94,15 @@ def test_head_onnx_export_scores_as_the_trained_head(tmp_path, anchor: float) ->
     rows = YamnetBackbone(outputs=("embedding", "logits"))(np.concatenate([cry, laugh]))
     kind = np.array([0] * len(cry) + [KINDS.index("laugh")] * len(laugh), np.int8)
     source = np.array(["a"] * len(cry) + ["b"] * len(laugh))
-    spec = HeadSpec(inputs="both", hidden=16, anchor=anchor, epochs=30)
+    spec = HeadSpec(inputs="both", hidden=16, anchor=anchor, context=context, epochs=30)
     head = train(rows[:, :1024], rows[:, 1024:], kind, source, spec)
     want = head.cry_score(rows[:, :1024], rows[:, 1024:])
     assert want[:len(cry)].mean() > 10 * want[len(cry):].mean()
     backend = open_backend(write_onnx(head, tmp_path / "head.onnx", "head", {}), "auto", 1)
-    probs, _ = backend.run(backend.contract.normalize(rows), [])
     assert backend.contract.labels == KINDS
-    np.testing.assert_allclose(probs[:, 0], want, atol=1e-4)
+    states = backend.contract.initial_states(1)       # one row at a time, as infer runs it
+    got = []
+    for row in backend.contract.normalize(rows):
+        probs, states = backend.run(row[None], states)
+        got.append(probs[0, 0])
+    np.testing.assert_allclose(got, want, atol=1e-4)

@@ -17,6 +17,9 @@ import numpy as np
 from .eventscore import Detection, episodes_of, score
 
 PATCH_S = 0.975                    # audio a patch reads: 96 rows of 10 ms + a 25 ms window
+RATE = 16000
+BLOCK = 4096                       # the robot's microphone block (samples): a patch is seen
+                                   # when the block holding its last sample has arrived
 
 
 @dataclass(frozen=True)
@@ -35,16 +38,20 @@ class Smoothing:
 
 
 def detections(scores: np.ndarray, hop: float, on: float, off: float, window: int = 1,
-               min_on: float = 0.0, min_off: float = 1.0) -> list[Detection]:
+               min_on: float = 0.0, min_off: float = 1.0, block: int | None = BLOCK
+               ) -> list[Detection]:
     """Episodes ``smooth.hysteresis`` would report for ``scores`` (one per patch, patch
-    ``i`` starting at ``i * hop`` s): start, end and ``emitted_at`` of each start."""
+    ``i`` starting at ``i * hop`` s, seen at the end of the audio block (``block``
+    samples; None: at its last sample) that completes it): start, end and ``emitted_at``
+    of each start."""
     alpha = 2 / (window + 1)
     out: list[Detection] = []
     ema: float | None = None
     active, since, start, upto = False, None, 0.0, 0.0
     for i, x in enumerate(scores.tolist()):
         t = i * hop
-        upto = t + PATCH_S
+        end = round((t + PATCH_S) * RATE)
+        upto = (-(-end // block) * block if block else end) / RATE
         now = (t + upto) / 2
         ema = x if ema is None else ema + alpha * (x - ema)
         s = ema

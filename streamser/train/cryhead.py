@@ -12,7 +12,10 @@ Levers (each a field of :class:`HeadSpec`, each measured on the leave-source-out
   the correction toward zero, so the backbone's knowledge is kept where our data is silent;
 - ``hard``: a second round of training where the training negatives the first round
   scored highest weigh ``hard`` times more (hard-negative mining across sources);
-- ``hidden``: 0 for a linear head.
+- ``hidden``: 0 for a linear head;
+- ``context``: the head reads this row and the ``context - 1`` rows before it (0.48 s
+  apart), so it can tell a sustained cry from a short scream; exported as a stateful
+  ``infer`` model whose state is those earlier rows.
 
 The trained head is written as a float ONNX ``infer`` model (:func:`write_onnx`): input
 ``x`` one row of ``features.yamnet`` (``outputs: [embedding, logits]``), output ``probs``.
@@ -39,6 +42,7 @@ class HeadSpec:
     hidden: int = 128
     anchor: float = 0.0
     hard: float = 0.0
+    context: int = 1                    # rows the head reads: this one and context-1 before
     epochs: int = 12
     weight_decay: float = 1e-3
     dropout: float = 0.2
@@ -80,20 +84,42 @@ class Head:
     def __init__(self, spec: HeadSpec, mean: np.ndarray, std: np.ndarray, net: Any) -> None:
         self.spec, self.mean, self.std, self.net = spec, mean, std, net
 
-    def logits(self, emb: np.ndarray, logit: np.ndarray) -> np.ndarray:
+    def logits(self, emb: np.ndarray, logit: np.ndarray,
+               segment: np.ndarray | None = None) -> np.ndarray:
+        """Per row; ``segment`` ids (rows of one clip copy or stream share one) say where
+        a context head's earlier rows stop (one long segment when None)."""
         import torch
         x = (features(emb, logit, self.spec.inputs) - self.mean) / self.std
+        x = with_context(x.astype(np.float32), segment, self.spec.context)
         with torch.no_grad():
             out = self.net(torch.from_numpy(x.astype(np.float32))).numpy()
         if self.spec.anchor:
             out[:, 0] += self.spec.anchor * _anchor(logit)
         return out
 
-    def cry_score(self, emb: np.ndarray, logit: np.ndarray) -> np.ndarray:
-        z = self.logits(emb, logit)
+    def cry_score(self, emb: np.ndarray, logit: np.ndarray,
+                  segment: np.ndarray | None = None) -> np.ndarray:
+        z = self.logits(emb, logit, segment)
         z = z - z.max(axis=1, keepdims=True)
         p = np.exp(z)
         return p[:, 0] / p.sum(axis=1)
+
+
+def with_context(x: np.ndarray, segment: np.ndarray | None, context: int) -> np.ndarray:
+    """``[x_t, x_(t-1), ..., x_(t-context+1)]`` per row; rows before a segment's start are
+    zeros (the standardized mean, as the exported model's initial state)."""
+    if context == 1:
+        return x
+    seg = np.zeros(len(x), np.int64) if segment is None else segment
+    parts = [x]
+    for k in range(1, context):
+        prev = np.zeros_like(x)
+        prev[k:] = x[:-k]
+        same = np.zeros(len(x), bool)
+        same[k:] = seg[k:] == seg[:-k]
+        prev[~same] = 0.0
+        parts.append(prev)
+    return np.concatenate(parts, axis=1)
 
 
 def _anchor(logit: np.ndarray) -> np.ndarray:
@@ -110,25 +136,37 @@ def _net(d_in: int, spec: HeadSpec) -> Any:
 
 
 def train(emb: np.ndarray, logit: np.ndarray, kind: np.ndarray, source: np.ndarray,
-          spec: HeadSpec) -> Head:
-    """Fit a head on rows (``kind`` -1 rows are left out)."""
-    keep = kind >= 0
-    emb, logit, kind, source = emb[keep], logit[keep], kind[keep], source[keep]
+          spec: HeadSpec, segment: np.ndarray | None = None) -> Head:
+    """Fit a head on rows (``kind`` -1 rows are left out; a context head still reads
+    them as earlier rows). ``segment``: see :meth:`Head.logits`."""
     x = features(emb, logit, spec.inputs)
-    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
-    x = ((x - mean) / std).astype(np.float32)
+    mean, std = x[kind >= 0].mean(axis=0), x[kind >= 0].std(axis=0) + 1e-3
+    x = with_context(((x - mean) / std).astype(np.float32), segment, spec.context)
+    keep = kind >= 0
+    x, emb, logit, kind, source = x[keep], emb[keep], logit[keep], kind[keep], source[keep]
     y = targets(kind, spec)
     w = row_weights(kind, source)
     offset = spec.anchor * _anchor(logit) if spec.anchor else np.zeros(len(x), np.float32)
     net = _fit(x, y, w, offset, spec)
     head = Head(spec, mean, std, net)
     if spec.hard:
-        score = head.cry_score(emb, logit)
+        score = _softmax_cry(head, x, logit)
         hard = (kind != 0) & (score > np.quantile(score[kind != 0], 0.9))
         w = w * np.where(hard, spec.hard, 1.0)
         net = _fit(x, y, w, offset, spec)
         head = Head(spec, mean, std, net)
     return head
+
+
+def _softmax_cry(head: Head, x: np.ndarray, logit: np.ndarray) -> np.ndarray:
+    """Cry scores of already standardized (and context-stacked) rows."""
+    import torch
+    with torch.no_grad():
+        z = head.net(torch.from_numpy(x)).numpy()
+    if head.spec.anchor:
+        z[:, 0] += head.spec.anchor * _anchor(logit)
+    z = z - z.max(axis=1, keepdims=True)
+    return np.exp(z[:, 0]) / np.exp(z).sum(axis=1)
 
 
 def _fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray,
@@ -174,7 +212,24 @@ def write_onnx(head: Head, path: Path, name: str, meta: dict[str, Any]) -> Path:
             "both": np.arange(d_in)}[spec.inputs]
     inits, nodes = [numpy_helper.from_array(cols.astype(np.int64), "cols")], []
     nodes.append(helper.make_node("Gather", ["x", "cols"], ["h0"], axis=1))
-    prev = "h0"
+    prev, inputs, outputs, states = "h0", [], [], []
+    k, d_sel = spec.context, len(cols)
+    if k > 1:       # state: the k-1 rows before this one, newest first (zeros at start)
+        inits += [numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+                  numpy_helper.from_array(np.array([-1, k * d_sel], np.int64), "flat"),
+                  numpy_helper.from_array(np.array([0], np.int64), "zero"),
+                  numpy_helper.from_array(np.array([k - 1], np.int64), "keep")]
+        nodes += [helper.make_node("Unsqueeze", ["h0", "axis1"], ["h0u"]),
+                  helper.make_node("Concat", ["h0u", "state_0"], ["stack"], axis=1),
+                  helper.make_node("Reshape", ["stack", "flat"], ["hk"]),
+                  helper.make_node("Slice", ["stack", "zero", "keep", "axis1"],
+                                   ["new_state_0"])]
+        inputs.append(helper.make_tensor_value_info("state_0", TensorProto.FLOAT,
+                                                    [None, k - 1, d_sel]))
+        outputs.append(helper.make_tensor_value_info("new_state_0", TensorProto.FLOAT,
+                                                     [None, k - 1, d_sel]))
+        states.append({"name": "state_0", "output": "new_state_0", "shape": [k - 1, d_sel]})
+        prev = "hk"
     for k, layer in enumerate(layers):
         w = layer.weight.detach().numpy().T.astype(np.float32)
         b = layer.bias.detach().numpy().astype(np.float32)
@@ -204,15 +259,16 @@ def write_onnx(head: Head, path: Path, name: str, meta: dict[str, Any]) -> Path:
         prev = "anchored"
     nodes.append(helper.make_node("Softmax", [prev], ["probs"], axis=1))
     graph = helper.make_graph(
-        nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, d_in])],
+        nodes, name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, d_in]), *inputs],
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT,
-                                       [None, len(spec.labels)])], inits)
+                                       [None, len(spec.labels)]), *outputs], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     contract = {"format": FORMAT, "streamser": __version__, "name": name, "arch": "cry_head",
                 "task": "baby cry detection per 0.96 s patch on YAMNet's rows",
                 "labels": list(spec.labels), "build": "float", "mode": "step",
-                "x": [d_in], "states": [],
+                "x": [d_in], "states": states,
                 "frontend": {"features": [{"plugin": "features.logmel", "params": {}}],
                              "rate": 16000, "patch": {"hop": meta.get("hop", 0.48)},
                              "backbone": {"plugin": "features.yamnet",
