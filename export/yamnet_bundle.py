@@ -67,9 +67,11 @@ def parameter_count(model: bytes) -> int:
 
 def renamed_signature(model: bytes) -> bytes:
     """The model with its one signature's input and output named ``x`` and ``probs``, and
-    two more outputs: ``embedding`` (the 1024-wide MEAN before the dense layer) and
-    ``logits`` (the dense layer's 521 outputs before the sigmoid), both int8 with their
-    quantization (a reader dequantizes them). They cost nothing: the tensors are computed
+    four more outputs: ``embedding`` (the 1024-wide MEAN before the dense layer),
+    ``logits`` (the dense layer's 521 outputs before the sigmoid), ``feature_map`` (the
+    last block's ``3 x 2 x 1024`` output that the MEAN pools: time and frequency kept) and
+    ``block12`` (the last block's input, for a head that retrains that block), all int8
+    with their quantization (a reader dequantizes them). They cost nothing: the tensors are computed
     anyway, and a backbone reader (``features.yamnet``) takes them from the same call."""
     from ai_edge_litert.tools import flatbuffer_utils
 
@@ -86,7 +88,9 @@ def renamed_signature(model: bytes) -> bytes:
     if codes[mean + 1] != FULLY_CONNECTED_OP:
         raise ValueError("expected MEAN then FULLY_CONNECTED at the top of YAMNet")
     extra = {"embedding": int(graph.operators[mean].outputs[0]),
-             "logits": int(graph.operators[mean + 1].outputs[0])}
+             "logits": int(graph.operators[mean + 1].outputs[0]),
+             "feature_map": int(graph.operators[mean].inputs[0]),
+             "block12": int(graph.operators[mean - 2].inputs[0])}
     for name, tensor in extra.items():
         graph.outputs = np.append(graph.outputs, np.int32(tensor))
         out = copy.deepcopy(sig.outputs[0])
@@ -108,8 +112,9 @@ def bundle(source: Path, zoo: Path = ZOO) -> Path:
             "labels": labels, "frontend": FRONTEND, "parameters": parameter_count(original),
             "size_bytes": len(model), "origin": ORIGIN, "license": LICENSE,
             "notice": "NOTICE", "source_sha256": hashlib.sha256(original).hexdigest(),
-            "changes": ("signature input/output renamed x/probs; outputs embedding (MEAN) and "
-                        "logits (before the sigmoid) added; streamser metadata added")}
+            "changes": ("signature input/output renamed x/probs; outputs embedding (MEAN), "
+                        "logits (before the sigmoid), feature_map (the MEAN's input) and "
+                        "block12 (the last block's input) added; streamser metadata added")}
     (zoo / f"{NAME}.json").write_text(json.dumps(meta, indent=1) + "\n")
     return out
 

@@ -82,21 +82,24 @@ def test_offline_detections_are_the_smoothing_nodes_events() -> None:
         assert [d.end for d in dets] == pytest.approx(ends)
 
 
-@pytest.mark.parametrize("anchor,context", [(0.0, 1), (1.0, 1), (0.0, 3)])
-def test_head_onnx_export_scores_as_the_trained_head(tmp_path, anchor: float,
-                                                    context: int) -> None:
+@pytest.mark.parametrize("anchor,context,inputs", [(0.0, 1, "both"), (1.0, 1, "both"),
+                                                  (0.0, 3, "both"), (1.0, 2, "map")])
+def test_head_onnx_export_scores_as_the_trained_head(tmp_path, anchor: float, context: int,
+                                                    inputs: str) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("onnx")
     from streamser.plugins.features.yamnet import YamnetBackbone
     from streamser.plugins.infer.backends import open_backend
-    from streamser.train.cryhead import HeadSpec, train, write_onnx
+    from streamser.train.cryhead import BACKBONE_OUTPUTS, HeadSpec, train, write_onnx
     cry, laugh = _patches(CRY), _patches(LAUGH)
-    rows = YamnetBackbone(outputs=("embedding", "logits"))(np.concatenate([cry, laugh]))
+    rows = YamnetBackbone(outputs=tuple(BACKBONE_OUTPUTS[inputs]))(
+        np.concatenate([cry, laugh]))
+    first = rows.shape[1] - 521
     kind = np.array([0] * len(cry) + [KINDS.index("laugh")] * len(laugh), np.int8)
     source = np.array(["a"] * len(cry) + ["b"] * len(laugh))
-    spec = HeadSpec(inputs="both", hidden=16, anchor=anchor, context=context, epochs=30)
-    head = train(rows[:, :1024], rows[:, 1024:], kind, source, spec)
-    want = head.cry_score(rows[:, :1024], rows[:, 1024:])
+    spec = HeadSpec(inputs=inputs, hidden=16, anchor=anchor, context=context, epochs=30)
+    head = train(rows[:, :first], rows[:, first:], kind, source, spec)
+    want = head.cry_score(rows[:, :first], rows[:, first:])
     assert want[:len(cry)].mean() > 10 * want[len(cry):].mean()
     backend = open_backend(write_onnx(head, tmp_path / "head.onnx", "head", {}), "auto", 1)
     assert backend.contract.labels == KINDS

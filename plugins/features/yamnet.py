@@ -1,8 +1,10 @@
 """features.yamnet: YAMNet as a backbone, one embedding row per 0.96 s log-mel patch.
 
 The bundled ``yamnet.int8.tflite`` (Google's YAMNet, AudioSet, Apache-2.0; see the zoo's
-NOTICE) has three outputs per patch: ``probs`` (521 sigmoid scores), ``logits`` (the same
-before the sigmoid) and ``embedding`` (the 1024-wide mean before the dense layer). This
+NOTICE) has five outputs per patch: ``probs`` (521 sigmoid scores), ``logits`` (the same
+before the sigmoid), ``embedding`` (the 1024-wide mean before the dense layer),
+``feature_map`` (what that mean pools: 3 time x 2 frequency x 1024, flattened in that
+order) and ``block12`` (the last block's input, same shape). This
 node runs it once per patch and emits the chosen outputs as one ``features`` row, for a
 small head (``infer`` on features) to read. A head trained on these rows does not care
 how they were made, and ``streamser adapt`` fits a home's verifier on the same rows.
@@ -18,15 +20,16 @@ from pydantic import Field
 from streamser.frames import Frame
 from streamser.node import Node, Params
 
-OUTPUTS = ("embedding", "logits", "probs")
+OUTPUTS = ("embedding", "logits", "probs", "feature_map", "block12")
 PATCH_SHAPE = (96, 64)
 
 
 class YamnetParams(Params):
-    outputs: list[Literal["embedding", "logits", "probs"]] = Field(
+    outputs: list[Literal["embedding", "logits", "probs", "feature_map", "block12"]] = Field(
         ["embedding"], min_length=1,
-        description="Which YAMNet outputs make the row, concatenated in this order: "
-                    "embedding (1024), logits (521), probs (521).")
+        description="Which YAMNet outputs make the row, concatenated in the order given: "
+                    "embedding (1024), logits (521), probs (521), feature_map (the last "
+                    "block's 3 x 2 x 1024 output, before the mean), block12 (its input).")
     model: str = Field("yamnet", description="Bundled model name or a YAMNet patch "
                                              "TFLite file with those three outputs.")
     threads: int = Field(1, ge=1, le=64, description="LiteRT threads.")

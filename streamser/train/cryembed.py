@@ -42,6 +42,27 @@ def rows_of(audio: np.ndarray, hop: float) -> tuple[np.ndarray, np.ndarray, np.n
     return rows[:, :1024], rows[:, 1024:1545], rows[:, 1545:][:, list(CRY_CLASSES)]
 
 
+MAP_SCALE = 0.02352941               # int8 scale of YAMNet's feature_map and block12 (zero -128)
+
+
+def maps_of(audio: np.ndarray, hop: float) -> tuple[np.ndarray, np.ndarray]:
+    """(feature_map, block12), each ``(P, 6144)`` uint8 (value = u * MAP_SCALE), of the
+    patches of ``audio`` every ``hop`` seconds."""
+    global _map_backbone
+    from streamser.plugins.features.yamnet import YamnetBackbone
+
+    from .data import FrontEnd
+    if _map_backbone is None:
+        _map_backbone = YamnetBackbone(outputs=("feature_map", "block12"))
+    fe = FrontEnd.from_dict({"features": ["features.logmel"], "rate": RATE,
+                             "patch": {"hop": hop}})
+    rows = np.clip(np.round(_map_backbone(fe.extract(audio)) / MAP_SCALE), 0, 255)
+    return rows[:, :6144].astype(np.uint8), rows[:, 6144:].astype(np.uint8)
+
+
+_map_backbone = None
+
+
 def patch_labels(cry: np.ndarray | None, kind: int, n: int, hop: float) -> np.ndarray:
     """Per patch: ``kind``; for a cry copy, -1 (left out of training) where the clean cry
     is more than 20 dB below its loudest patch (a pause between cries)."""
@@ -54,6 +75,14 @@ def patch_labels(cry: np.ndarray | None, kind: int, n: int, hop: float) -> np.nd
                    for i in range(n)])
     y[db < db.max() + LABEL_FLOOR_DB] = -1
     return y
+
+
+def _item_maps(job: tuple[int, Item, list[Item], int]) -> dict[str, np.ndarray]:
+    """The feature maps of the same copies as :func:`_item_rows` (same seeds)."""
+    index, item, backgrounds, n = job
+    fmap, b12 = zip(*(maps_of(cp.audio, 0.48) for cp in
+                      copies(item, backgrounds, _rirs(), n, seed=index)))
+    return {"fmap": np.concatenate(fmap), "b12": np.concatenate(b12)}
 
 
 def _item_rows(job: tuple[int, Item, list[Item], int]) -> dict[str, np.ndarray]:
@@ -83,18 +112,23 @@ def _rirs() -> list[np.ndarray]:
 
 
 def build_training(items: list[Item], out: Path, cry_copies: int = 6, other_copies: int = 3,
-                   workers: int = 2) -> Path:
-    """``train.npz``: rows of every clip's copies, with kind (-1: left out), item, copy."""
+                   workers: int = 2, maps: bool = False) -> Path:
+    """``train.npz``: rows of every clip's copies, with kind (-1: left out), item, copy;
+    with ``maps``, ``train_maps.npz``: the same rows' feature maps."""
     from rich.progress import track
     by_fold = {f: [i for i in items if i.fold == f and not i.is_cry] for f in range(FOLDS)}
     jobs = [(k, it, by_fold[it.fold], cry_copies if it.is_cry else other_copies)
             for k, it in enumerate(items)]
     parts = []
     with ProcessPoolExecutor(workers) as pool:
-        for res in track(pool.map(_item_rows, jobs, chunksize=8), total=len(jobs),
-                         description="YAMNet rows of the training copies"):
+        for res in track(pool.map(_item_maps if maps else _item_rows, jobs, chunksize=8),
+                         total=len(jobs), description="YAMNet rows of the training copies"):
             parts.append(res)
     arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    if maps:
+        path = out / "train_maps.npz"
+        np.savez(path, **arrays, scale=MAP_SCALE)
+        return path
     path = out / "train.npz"
     np.savez(path, **arrays, paths=np.array([str(i.path) for i in items]),
              folds=np.array([i.fold for i in items], np.int8),
@@ -121,6 +155,22 @@ def _stream_job(job: tuple[int, list[Item], bool, Path]) -> str:
     return name
 
 
+def _stream_maps(name: str, out: Path) -> str:
+    import soundfile as sf
+    pcm, _ = sf.read(out / f"{name}.flac", dtype="float32")
+    fmap, b12 = maps_of(pcm, 0.48)
+    np.savez(out / f"{name}_maps.npz", fmap=fmap, b12=b12, scale=MAP_SCALE)
+    return name
+
+
+def build_stream_maps(out: Path, workers: int = 2) -> None:
+    """``NAME_maps.npz`` (hop 0.48 s) beside every stream FLAC written before."""
+    names = [f"{s}{f}" for f in range(FOLDS) for s in ("stream", "room")]
+    with ProcessPoolExecutor(workers) as pool:
+        for name in pool.map(_stream_maps, names, [out] * len(names)):
+            print(f"wrote {out / name}_maps.npz", flush=True)
+
+
 def build_streams(items: list[Item], out: Path, workers: int = 2) -> list[str]:
     """Per fold, a clean and a room stream (FLAC + truth CSV + rows)."""
     jobs = [(f, [i for i in items if i.fold == f], room, out)
@@ -137,7 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--out", default=str(Path.home() / ".cache/streamser/cry"))
-    ap.add_argument("--what", choices=("all", "train", "streams"), default="all")
+    ap.add_argument("--what", choices=("all", "train", "streams", "maps"), default="all",
+                    help="maps: the feature maps of what 'all' wrote (heads on YAMNet's "
+                         "last block)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="first N clips only (a smoke test)")
     a = ap.parse_args(argv)
@@ -147,6 +199,10 @@ def main(argv: list[str] | None = None) -> None:
     if a.limit:
         rng = np.random.default_rng(0)
         items = [items[i] for i in sorted(rng.choice(len(items), a.limit, replace=False))]
+    if a.what == "maps":
+        build_stream_maps(out, a.workers)
+        print(f"wrote {build_training(items, out, workers=a.workers, maps=True)}")
+        return
     if a.what in ("all", "streams"):
         build_streams(items, out, a.workers)
     if a.what in ("all", "train"):

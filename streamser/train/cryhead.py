@@ -3,7 +3,9 @@ cached rows of :mod:`.cryembed`.
 
 Levers (each a field of :class:`HeadSpec`, each measured on the leave-source-out curve by
 ``benchmarks/det.py``):
-- ``inputs``: YAMNet's 521 logits, its 1024-wide embedding, or both;
+- ``inputs``: YAMNet's 521 logits, its 1024-wide embedding, both, or ``map``: the last
+  block's 3 x 2 x 1024 feature map before the mean pools it (coarse time and frequency
+  kept; the ``emb`` arrays then hold the maps);
 - ``classes``: ``binary`` (cry / other) or ``kinds`` (cry, laugh, scream, speech,
   child_speech, singing, animal, music, other: laughter and singing get outputs of their
   own; the cry score is the softmax's cry share);
@@ -31,8 +33,11 @@ import numpy as np
 
 from .crycorpus import KINDS
 
-EMB, LOGITS = 1024, 521
+EMB, MAP, LOGITS = 1024, 6144, 521
 CRY_LOGITS = (19, 20)
+#: The backbone row each ``inputs`` reads (``features.yamnet`` outputs, in order).
+BACKBONE_OUTPUTS = {"logits": ["embedding", "logits"], "embedding": ["embedding", "logits"],
+                    "both": ["embedding", "logits"], "map": ["feature_map", "logits"]}
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ class HeadSpec:
 
 def features(emb: np.ndarray, logit: np.ndarray, inputs: str) -> np.ndarray:
     """The head's input columns from cached rows."""
-    parts = {"logits": [logit], "embedding": [emb], "both": [emb, logit]}[inputs]
+    parts = {"logits": [logit], "embedding": [emb], "both": [emb, logit], "map": [emb]}[inputs]
     return np.concatenate([p.astype(np.float32) for p in parts], axis=1)
 
 
@@ -198,7 +203,7 @@ def _fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray,
 
 def write_onnx(head: Head, path: Path, name: str, meta: dict[str, Any]) -> Path:
     """The head as a float ONNX ``infer`` model: ``x`` (a ``features.yamnet`` row of
-    embedding + logits) -> ``probs`` (softmax over ``spec.labels``). Standardization goes
+    ``BACKBONE_OUTPUTS[spec.inputs]``) -> ``probs`` (softmax over ``spec.labels``). Standardization goes
     into the contract's normalizer; the anchor into the graph."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -207,9 +212,10 @@ def write_onnx(head: Head, path: Path, name: str, meta: dict[str, Any]) -> Path:
     from streamser.plugins.infer.contract import FORMAT, METADATA_KEY
     spec = head.spec
     layers = [m for m in head.net if hasattr(m, "weight")]
-    d_in = EMB + LOGITS
-    cols = {"logits": np.arange(EMB, d_in), "embedding": np.arange(EMB),
-            "both": np.arange(d_in)}[spec.inputs]
+    first = _first_width(spec)
+    d_in = first + LOGITS
+    cols = {"logits": np.arange(first, d_in), "embedding": np.arange(first),
+            "both": np.arange(d_in), "map": np.arange(first)}[spec.inputs]
     inits, nodes = [numpy_helper.from_array(cols.astype(np.int64), "cols")], []
     nodes.append(helper.make_node("Gather", ["x", "cols"], ["h0"], axis=1))
     prev, inputs, outputs, states = "h0", [], [], []
@@ -242,7 +248,7 @@ def write_onnx(head: Head, path: Path, name: str, meta: dict[str, Any]) -> Path:
             prev = f"r{k}"
     if spec.anchor:
         # the normalizer standardized x: undo it for the two cry logits
-        idx = np.array([EMB + c for c in CRY_LOGITS], np.int64)
+        idx = np.array([first + c for c in CRY_LOGITS], np.int64)
         inits += [numpy_helper.from_array(idx, "cry_idx"),
                   numpy_helper.from_array(_full_std(head)[idx], "cry_std"),
                   numpy_helper.from_array(_full_mean(head)[idx], "cry_mean"),
@@ -271,8 +277,8 @@ def write_onnx(head: Head, path: Path, name: str, meta: dict[str, Any]) -> Path:
                 "x": [d_in], "states": states,
                 "frontend": {"features": [{"plugin": "features.logmel", "params": {}}],
                              "rate": 16000, "patch": {"hop": meta.get("hop", 0.48)},
-                             "backbone": {"plugin": "features.yamnet",
-                                          "params": {"outputs": ["embedding", "logits"]}}},
+                             "backbone": {"plugin": "features.yamnet", "params": {
+                                 "outputs": BACKBONE_OUTPUTS[spec.inputs]}}},
                 "normalizer": {"mean": _full_mean(head).tolist(),
                                "std": _full_std(head).tolist()},
                 "steps_per_second": round(1 / meta.get("hop", 0.48), 6),
@@ -282,6 +288,11 @@ def write_onnx(head: Head, path: Path, name: str, meta: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
     return path
+
+
+def _first_width(spec: HeadSpec) -> int:
+    """Columns of the backbone row before its 521 logits."""
+    return MAP if spec.inputs == "map" else EMB
 
 
 def _full_mean(head: Head) -> np.ndarray:
@@ -295,9 +306,10 @@ def _full_std(head: Head) -> np.ndarray:
 def _full(head: Head, values: np.ndarray, fill: float) -> np.ndarray:
     """Per-column values over the whole ``embedding + logits`` row (unused columns get
     ``fill``)."""
-    full = np.full(EMB + LOGITS, fill, np.float32)
-    sl = {"logits": slice(EMB, None), "embedding": slice(0, EMB),
-          "both": slice(None)}[head.spec.inputs]
+    first = _first_width(head.spec)
+    full = np.full(first + LOGITS, fill, np.float32)
+    sl = {"logits": slice(first, None), "embedding": slice(0, first), "both": slice(None),
+          "map": slice(0, first)}[head.spec.inputs]
     full[sl] = values
     return full
 
