@@ -111,7 +111,7 @@ class ClassifyUtterance(Node):
         return missing_module("onnxruntime", "vad", path.name)
 
     def start(self) -> None:
-        from streamser.train.data import FrontEnd
+        from streamser.frontend import FrontEnd
         from streamser.zoo import artifact
 
         from .infer.backends import OnnxBackend

@@ -51,7 +51,8 @@ def test_recipe_errors_name_the_line(tmp_path: Path) -> None:
 def test_checkpoint_round_trip_and_refuses_pickles(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     from streamser.models import build
-    from streamser.train.checkpoint import CheckpointError, load, read_meta, save
+    from streamser.checkpoint import CheckpointError, load, read_meta
+    from streamser.train.checkpoint import save
 
     model = build("agate_lstm", 32, 3)
     meta = {"arch": "agate_lstm", "input_dim": 32, "labels": ["a", "b", "c"],

@@ -272,7 +272,7 @@ def _eval_streamed(model: str, manifest: Path, json_file: str | None, png: str |
 
 
 def _groups(manifest: Path, labels: list[str]) -> list[str]:
-    from ..train.data import read_manifest
+    from ..train.clips import read_manifest
     return [c.group for c in read_manifest(manifest, labels)]
 
 
@@ -294,7 +294,7 @@ def _report(s: dict[str, Any], name: str, manifest: str, json_file: str | None,
 def _checkpoint(model: str) -> tuple[Any, dict[str, Any]]:
     """A checkpoint's clip classifier (raw front-end frames -> probabilities), torch."""
     from ..zoo import resolve
-    from ..train.checkpoint import load
+    from ..checkpoint import load
     from ..train.data import Normalizer
     from ..train.experiment import patches
     from ..train.trainer import predict_probs

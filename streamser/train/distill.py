@@ -22,7 +22,7 @@ def teacher_targets(teacher: str, raw_items: list[np.ndarray], labels: list[str]
     import torch
 
     from ..zoo import resolve
-    from .checkpoint import load
+    from ..checkpoint import load
 
     model, meta = load(resolve(teacher))
     if not getattr(model, "streaming", False):

@@ -35,7 +35,8 @@ import numpy as np
 import yaml
 
 from ..dsp.functionals import RunningNorm, utterance_stats
-from .data import FeatureCache, FrontEnd, Normalizer, load_dataset
+from ..frontend import FrontEnd
+from .data import FeatureCache, Normalizer, load_dataset
 from .splits import check_no_leak, group_kfold, leave_one_group_out
 
 ROW_HOP = 0.01            # seconds per feature row (every F1-F5 node)
@@ -501,7 +502,7 @@ def eval_streamed(model: str, manifest: Path, progress: bool = True
     probabilities, the labels and the named labels (None where it abstained)."""
     from ..frames import Frame
     from ..plugins.utterance import ClassifyUtterance
-    from .data import load_audio, read_manifest
+    from .clips import load_audio, read_manifest
     node = ClassifyUtterance(ClassifyUtterance.Params(model=model, min_seconds=0.0),
                              "eval")
     node.start()
