@@ -1,13 +1,13 @@
 """The ``streamser`` command group: each command lives in the module of its group
 (``streamser.cli.running``, ``graphs``, ``plugins``, ``io``, ``train``, ``export`` and
-``streamser.evaluation.commands``); those import only ``errors`` and ``options`` from here,
+``evaluation``); those import only ``errors`` and ``options`` from here,
 and load what they run (graph, executors, torch) when they run it."""
 from __future__ import annotations
 
 import click
 
 from .. import __version__
-from ..evaluation.commands import bench_cmd, mkstream_cmd, plot_events_cmd, score_events_cmd
+from .evaluation import bench_cmd, mkstream_cmd, plot_events_cmd, score_events_cmd
 from .export import export_cmd
 from .graphs import graph_cmd, validate_cmd
 from .io import devices_cmd, keys_cmd, monitor_cmd
