@@ -119,6 +119,11 @@ class Source(Node):
         waiting loop in ``frames`` polls."""
 
 
+class MissingPackage(str):
+    """A requirement phrase saying that an optional package is not installed: it stops a
+    run, but validating or drawing the graph goes on with a warning."""
+
+
 def missing_module(module: str, extra: str, what: str) -> list[str]:
     """``[]`` when ``module`` can be imported (it is not imported), else one phrase saying
     which extra installs it."""
@@ -127,8 +132,9 @@ def missing_module(module: str, extra: str, what: str) -> list[str]:
         found = importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         found = False
-    return [] if found else [f"{what} needs {module.split('.')[0]}, which is not installed: "
-                             f"pip install 'streamser[{extra}]'"]
+    return [] if found else [MissingPackage(
+        f"{what} needs {module.split('.')[0]}, which is not installed: "
+        f"pip install 'streamser[{extra}]'")]
 
 
 def describe(cls: type[Node]) -> str:

@@ -41,7 +41,11 @@ def test_validate_names_a_rate_mismatch_and_missing_model_before_running(tmp_pat
     assert "node 'mel': input: needs 16000 Hz audio, gets 44100 Hz" in lines[0]
     assert "node 'vad': input: takes 8 or 16 kHz audio, gets 44100 Hz" in lines[1]
     assert "no-such-model: no such model file or bundled model" in lines[2]
-    assert "streamser_no_such_package, which is not installed: pip install" in lines[3]
+    # validating needs no optional package: a warning there, an error for run
+    assert lines[3].startswith("warning: ") and \
+        "streamser_no_such_package, which is not installed: pip install" in lines[3]
+    run = cli("run", str(config)).stderr.splitlines()
+    assert run[3].startswith("error: ") and "streamser_no_such_package" in run[3]
     assert not (tmp_path / "o.npy").exists()
     # a resample node in between makes the rate problems go away
     fixed = config.read_text().replace("input: src}", "input: rs}").replace(

@@ -59,8 +59,7 @@ def mkstream_cmd(manifests: tuple[str, ...], minutes: float, out: str, truth: st
 def score_events_cmd(truth: str, events: str, json_file: str | None, event: str) -> None:
     """Score EVENTS (a run's JSONL) against TRUTH (a mkstream CSV): episode precision,
     recall, F1, false alarms per hour, detection latency, need accuracy."""
-    from ..evaluation.eventscore import (episodes_of, read_detections, read_segments,
-                                         render, score)
+    from ..evaluation.eventscore import episodes_of, read_detections, read_segments, render, score
     for p in (truth, events):
         if not Path(p).is_file():
             fail(f"not found: {p}")

@@ -293,11 +293,11 @@ def _report(s: dict[str, Any], name: str, manifest: str, json_file: str | None,
 
 def _checkpoint(model: str) -> tuple[Any, dict[str, Any]]:
     """A checkpoint's clip classifier (raw front-end frames -> probabilities), torch."""
-    from ..zoo import resolve
     from ..checkpoint import load
     from ..train.data import Normalizer
     from ..train.experiment import patches
     from ..train.trainer import predict_probs
+    from ..zoo import resolve
     net, meta = load(resolve(model))
     norm = Normalizer.from_dict(meta["normalizer"])
 

@@ -1,0 +1,134 @@
+"""What a new user tripped on (issue 26, section 5), one test per item: synth inputs end,
+validating needs no microphone, plugins beside the graph import, messages name the
+option and suggest the near miss, -q prints each event once, keys are not overwritten."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, cli, free_port
+
+from streamser.graph import GraphError, build_graph, load_graph
+
+ROBOT = str(ROOT / "configs" / "cry_robot.yaml")
+EMOTION = str(ROOT / "configs" / "emotion.yaml")
+
+
+def test_synth_input_has_a_default_length_and_the_emotion_demo_names_an_emotion() -> None:
+    """5.1: ``--input synth:NAME`` ends (10 s unless --set says otherwise), and the
+    README's emotion demo prints an emotion."""
+    res = cli("run", EMOTION, "--input", "synth:cry_scene", "--events", "-", "-q",
+              "--set", f"publish.endpoint=tcp://127.0.0.1:{free_port()}", timeout=120)
+    assert res.returncode == 0, res.stderr
+    events = [json.loads(line) for line in res.stdout.splitlines()]
+    assert events and all(e["event"] == "emotion" for e in events), res.stdout
+    assert all(e["end"] <= 10.0 for e in events)
+    graph = load_graph(EMOTION, input="synth:noise")
+    assert graph.nodes["mic"].params.duration == 10.0
+    assert load_graph(EMOTION, input="synth:noise", sets=["mic.duration=2.5"]
+                      ).nodes["mic"].params.duration == 2.5
+    assert load_graph(EMOTION, input="synth:noise", sets=["mic.duration=null"]
+                      ).nodes["mic"].params.duration is None
+
+
+def test_validating_or_drawing_needs_no_microphone(monkeypatch, tmp_path) -> None:
+    """5.2: without pyaudio, ``validate`` and ``graph`` warn; ``run`` refuses."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pyaudio" else real(name, *a))
+    graph = load_graph(ROBOT, missing_packages="warn")
+    assert len(graph.warnings) == 1 and "node 'mic': plugin: source.mic needs pyaudio" \
+        in graph.warnings[0]
+    with pytest.raises(GraphError, match="source.mic needs pyaudio"):
+        load_graph(ROBOT)
+    assert not load_graph(ROBOT, input="synth:cry_scene").warnings   # no microphone left
+    for cmd in (("validate", ROBOT, "--input", "synth:cry_scene"),
+                ("graph", ROBOT, "--input", "synth:noise", "--out", str(tmp_path / "g.dot"))):
+        res = cli(*cmd)
+        assert res.returncode == 0, res.stderr
+    assert '"mic" [label="mic\\nsource.synth"' in (tmp_path / "g.dot").read_text()
+
+
+def test_plugin_beside_the_graph_file_imports_in_every_executor(tmp_path, cry_clip) -> None:
+    """5.3: ``plugin: mypackage.clip:Clip`` with mypackage/ beside the graph file (or in
+    the working directory), as ``python -m`` would find it."""
+    pkg = tmp_path / "graphs" / "mypackage"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "clip.py").write_text(textwrap.dedent('''\
+        from pydantic import Field
+        from streamser.frames import Frame
+        from streamser.node import Node, Params
+
+        class ClipParams(Params):
+            limit: float = Field(0.5, gt=0, le=1, description="Clip level.")
+
+        class Clip(Node):
+            """Hard-clip audio at a level."""
+            Params = ClipParams
+            inputs = ("audio",)
+            outputs = ("audio",)
+
+            def process(self, frame: Frame) -> list[Frame]:
+                lim = self.params.limit
+                return [frame.derive(frame.data.clip(-lim, lim))]
+        '''))
+    config = tmp_path / "graphs" / "g.yaml"
+    config.write_text(textwrap.dedent(f"""\
+        name: clip
+        nodes:
+          src:  {{plugin: source.file, params: {{path: {cry_clip}}}}}
+          clip: {{plugin: mypackage.clip:Clip, input: src, params: {{limit: 0.01}}}}
+          out:  {{plugin: sink.npy, input: clip, params: {{path: out.npy}}}}
+        """))
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    import numpy as np
+    for executor in ("inline", "processes"):
+        res = cli("run", str(config), "-q", "-x", executor, cwd=elsewhere)
+        assert res.returncode == 0, res.stderr
+        assert np.abs(np.load(elsewhere / "out.npy")).max() <= 0.01
+    # from the working directory too
+    moved = tmp_path / "cwd" / "mypackage"
+    pkg.rename(moved)
+    assert cli("validate", str(config), cwd=elsewhere).returncode == 0
+    res = cli("validate", str(config), cwd=tmp_path)
+    assert res.returncode == 2 and "No module named 'mypackage'" in res.stderr
+    assert "searched the installed packages, then" in res.stderr
+
+
+def test_near_misses_are_suggested_and_the_input_is_named(tmp_path) -> None:
+    """5.10: did you mean (params, inputs, --set nodes); a file replacing ``mic`` is
+    called --input in errors; a 0-byte file is empty."""
+    graph = {"name": "g", "nodes": {
+        "src": {"plugin": "source.synth", "params": {"duraton": 1}},
+        "gain": {"plugin": "filter.gain", "input": "scr"},
+        "out": {"plugin": "sink.npy", "input": "gain", "params": {"path": "o.npy"}}}}
+    with pytest.raises(GraphError) as err:
+        build_graph(graph)
+    text = str(err.value)
+    assert "unknown param (did you mean 'duration'? known:" in text
+    assert "unknown node 'scr' (did you mean 'src'?)" in text
+    with pytest.raises(GraphError, match=r"no node named 'gian' \(did you mean 'gain'\?\)"):
+        build_graph({**graph, "nodes": {**graph["nodes"], "src": {"plugin": "source.synth"},
+                                        "gain": {"plugin": "filter.gain", "input": "src"}}},
+                    sets=["gian.db=3"])
+    res = cli("validate", ROBOT, "--input", str(tmp_path / "nothere.flac"))
+    assert res.returncode == 2
+    assert f"--input {tmp_path / 'nothere.flac'}: no such file" in res.stderr
+    assert "'mic'" not in res.stderr
+
+
+def test_quiet_prints_each_event_once(tmp_path) -> None:
+    """5.10: ``--events - -q`` on a terminal: the events on standard output, nothing on
+    standard error (sink.console is left out under -q)."""
+    res = cli("run", str(ROOT / "configs" / "cry_scene_demo.yaml"), "--events", "-", "-q")
+    assert res.returncode == 0, res.stderr
+    events = [json.loads(line) for line in res.stdout.splitlines()]
+    assert events and res.stderr == ""
+    loud = cli("run", str(ROOT / "configs" / "cry_scene_demo.yaml"), "--events", "-")
+    assert sum('"cry_start"' in line for line in loud.stderr.splitlines()) == \
+        sum(e["event"] == "cry_start" for e in events)
