@@ -13,11 +13,11 @@ import yaml
 from pydantic import ValidationError
 
 from .frames import ANY
+from .messages import validation_message
 from .node import MissingPackage, Node, Params, Source
 from .registry import PluginError, add_plugin_folder, load
 from .streams import IDLE_SECONDS, MAX_STREAMS
 from .wire import DEFAULT_MAX_PAYLOAD_BYTES
-from .messages import validation_message
 from .yamlfile import YamlError, load_with_lines
 
 GRAPH_KEYS = {"name": "graph name", "description": "free text", "nodes": "the nodes",
