@@ -142,12 +142,13 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
                 file: str = "<graph>", sets: Iterable[str] = (), input: str | None = None,
                 events: str | None = None, realtime: bool = False,
                 input_format: str | None = None, missing_packages: str = "error",
-                drop: Iterable[str] = ()) -> Graph:
+                quiet: bool = False) -> Graph:
     """Override and validate a graph's data. ``input_format``: raw PCM format of
     ``input``; ``missing_packages``: ``"warn"`` makes a node's missing optional package
     a warning (``Graph.warnings``; validating or drawing needs no microphone), not a
-    problem; ``drop``: plugins whose nodes are left out (sinks only: nothing reads them,
-    e.g. ``sink.console`` under ``run -q``)."""
+    problem; ``quiet`` (``run -q``): when a ``sink.events`` writes the events to
+    standard output, ``sink.console`` nodes, which would print them again, are left
+    out."""
     lines = lines or {}
     raw = copy.deepcopy(raw)
 
@@ -167,7 +168,8 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
     overridden = _overridden(raw, list(sets), input)
     replaced = _apply_input(raw, input, input_format, problems)
     problems += _apply_overrides(raw, list(sets), events, line)
-    _drop_sinks(raw, set(drop))
+    if quiet and _events_on_stdout(raw):
+        _drop_sinks(raw, {"sink.console"})
     base = Path(file).parent if file != "<graph>" else Path()
     if isinstance(raw.get("curve"), str):
         raw["curve"] = str(base / raw["curve"])
@@ -363,6 +365,12 @@ def _blame_input(problems: list[Problem], replaced: str | None, input: str | Non
         return problems
     return [Problem(0, f"--input {input}: {p.message}") if p.node == replaced
             and (p.field or "").startswith(("params", "plugin")) else p for p in problems]
+
+
+def _events_on_stdout(raw: dict[str, Any]) -> bool:
+    return any(isinstance(b, dict) and b.get("plugin") == "sink.events"
+               and isinstance(b.get("params"), dict) and b["params"].get("path") == "-"
+               for b in raw["nodes"].values())
 
 
 def _drop_sinks(raw: dict[str, Any], plugins: set[str]) -> None:

@@ -147,8 +147,8 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                          "(sets its realtime param)."),
             metrics_option,
             click.option("--quiet", "-q", is_flag=True, help="No metrics table, no "
-                         "progress bar, and sink.console nodes are left out (--events - "
-                         "prints each event once)."))):
+                         "progress bar; with the events on standard output (--events -), "
+                         "no sink.console either (each event printed once)."))):
         fn = option(fn)
     return fn
 
@@ -162,7 +162,7 @@ def start_run(load: Callable[..., Graph], executor: str, transport: str,
     control = _install_signals()
     graph = graph_or_exit(lambda: load(sets=sets, input=input_, events=events,
                                        realtime=realtime, input_format=input_format,
-                                       drop=("sink.console",) if quiet else ()))
+                                       quiet=quiet))
     _run(control, graph, executor, transport, None, metrics_file, quiet)
 
 
@@ -173,6 +173,33 @@ def run_cmd(config: str, **options: Any) -> None:
     """Validate CONFIG, then run it until its sources end or Ctrl-C / SIGTERM."""
     from ..graph import load_graph
     start_run(partial(load_graph, config), **options)
+
+
+@click.command("launch")
+@click.argument("line", nargs=-1, required=True)
+@click.option("--print-yaml", is_flag=True, help="Print the line as a graph file (after "
+              "validating it) instead of running it.")
+@run_options
+def launch_cmd(line: tuple[str, ...], print_yaml: bool, **options: Any) -> None:
+    """Run a one-line pipeline, gst-launch style: 'PLUGIN k=v ! PLUGIN k=v ! ...'.
+
+    name=x names a node; 'x.' refers to it (at a chain's start: branch from x; after
+    '!': link into x). Errors give the column: <launch>:1:COL.
+    """
+    import shlex
+
+    from ..graph import build_graph
+    from ..launch import FILE, parse, to_yaml
+    text = line[0] if len(line) == 1 else " ".join(shlex.quote(w) for w in line)
+
+    def load(**overrides: Any) -> Graph:
+        raw, columns = parse(text)
+        return build_graph(raw, columns, FILE, **overrides)
+    if print_yaml:
+        graph_or_exit(lambda: load(missing_packages="warn"))
+        click.echo(to_yaml(parse(text)[0]), nl=False)
+        return
+    start_run(load, **options)
 
 
 @click.command("node")
