@@ -78,6 +78,8 @@ class NodeSpec:
     on_error: str | None = None
     #: Idle seconds and count bounding each node's per-stream state (graph ``streams``).
     stream_limits: tuple[float | None, int] = (IDLE_SECONDS, MAX_STREAMS)
+    #: Whether a live source feeds this node (``Node.live_input``).
+    live_input: bool = False
 
     @property
     def is_source(self) -> bool:
@@ -86,6 +88,7 @@ class NodeSpec:
     def build(self) -> Node:
         node = self.cls(self.params, self.name)
         node.stream_limits = self.stream_limits
+        node.live_input = self.live_input
         return node
 
 
@@ -216,6 +219,10 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
     if problems:
         raise GraphError(file, _blame_input(problems, replaced, input), warnings)
     consumers = {n: [c for c in order if n in specs[c].inputs] for n in order}
+    for name in order:
+        spec = specs[name]
+        spec.live_input = bool(getattr(spec.build(), "live", False)) if spec.is_source \
+            else any(specs[p].live_input for p in spec.inputs)
     settings = _settings(raw, line, file)
     limits = settings.pop("stream_limits", None)
     for spec in specs.values():

@@ -40,6 +40,9 @@ class Node:
         self.name = name
         #: Idle seconds and count bounding per-stream state (graph setting ``streams``).
         self.stream_limits: tuple[float | None, int] = (IDLE_SECONDS, MAX_STREAMS)
+        #: Whether a live source (a microphone, a paced or remote one) feeds this node,
+        #: as the graph says (a file's frames come as fast as they are read).
+        self.live_input = False
 
     def stream_states(self) -> StreamStates[Any]:
         """A mapping for per-stream state (stream id -> state) that forgets idle streams

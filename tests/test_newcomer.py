@@ -162,7 +162,8 @@ def test_eval_runs_a_bundled_onnx_model_without_torch(tmp_path) -> None:
     import subprocess
     import sys
     res = subprocess.run([sys.executable, "-m", "streamser", "eval", "cry-need", "--data",
-                          str(small), "--json", str(tmp_path / "e.json"), "-q"],
+                          str(small), "--json", str(tmp_path / "e.json"), "-q",
+                          "--include-training"],                 # its training clips
                          capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr
     assert 0.0 <= json.loads((tmp_path / "e.json").read_text())["ua"] <= 1.0

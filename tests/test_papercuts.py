@@ -131,3 +131,46 @@ def test_quiet_prints_each_event_once(tmp_path) -> None:
     loud = cli("run", str(ROOT / "configs" / "cry_scene_demo.yaml"), "--events", "-")
     assert sum('"cry_start"' in line for line in loud.stderr.splitlines()) == \
         sum(e["event"] == "cry_start" for e in events)
+
+
+def test_keys_are_not_overwritten_and_not_committed(tmp_path) -> None:
+    """5.5: ``streamser keys DIR`` refuses to replace a pair without --force; key files
+    are ignored by git."""
+    assert cli("keys", str(tmp_path / "keys")).returncode == 0
+    secret = tmp_path / "keys" / "streamser.key_secret"
+    before = secret.read_bytes()
+    res = cli("keys", str(tmp_path / "keys"))
+    assert res.returncode == 1 and "exists" in res.stderr and "--force" in res.stderr
+    assert secret.read_bytes() == before
+    assert cli("keys", str(tmp_path / "keys"), "--force").returncode == 0
+    assert secret.read_bytes() != before
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert "*.key_secret" in ignored and "keys/" in ignored
+
+
+def test_eval_leaves_out_the_training_clips(tmp_path) -> None:
+    """5.6: a model's own training clips are not scored unless asked; the clips of the
+    fixed test split a recipe held out are."""
+    import csv
+
+    from conftest import data_file
+
+    from streamser.train.splits import is_test_group
+    emodb = data_file("emodb/manifest.csv")
+    res = cli("eval", "emodb-ser", "--data", str(emodb), "-q", timeout=300)
+    clips = len(emodb.read_text().splitlines()) - 1
+    assert res.returncode == 1
+    assert f"all {clips} clips of {emodb} were in emodb-ser's training" in res.stderr
+    res = cli("eval", "emodb-ser", "--data", str(emodb), "-q", "--include-training",
+              timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert f"note: {clips} of the {clips} clips were in emodb-ser's training" in res.stdout
+    esc = data_file("babycry_esc/manifest.csv")
+    with open(esc, newline="") as fh:
+        groups = [row["group"] for row in csv.DictReader(fh)]
+    held_out = sum(is_test_group(g, 5) for g in groups)
+    pytest.importorskip("torch", reason="cry-detector's label map is in its checkpoint")
+    res = cli("eval", "cry-detector", "--data", str(esc), "-q", timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert f"trained on {len(groups) - held_out} of the {len(groups)} clips" in res.stdout
+    assert f"scoring the other {held_out}" in res.stdout and f"(n = {held_out})" in res.stdout

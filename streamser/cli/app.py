@@ -10,7 +10,7 @@ from .. import __version__
 from .evaluation import bench_cmd, mkstream_cmd, plot_events_cmd, score_events_cmd
 from .export import export_cmd
 from .graphs import graph_cmd, validate_cmd
-from .io import devices_cmd, keys_cmd, monitor_cmd
+from .io import devices_cmd, keys_cmd, listen_cmd, monitor_cmd
 from .plugins import inspect_cmd, plugins_cmd
 from .running import launch_cmd, node_cmd, run_cmd
 from .train import eval_cmd, models_cmd, train_cmd
@@ -26,7 +26,8 @@ def main(verbose: bool) -> None:
     set_verbose(verbose)
 
 
-for _command in (run_cmd, launch_cmd, node_cmd, validate_cmd, plugins_cmd, inspect_cmd, graph_cmd,
-                 keys_cmd, devices_cmd, monitor_cmd, train_cmd, eval_cmd, models_cmd,
-                 export_cmd, mkstream_cmd, score_events_cmd, bench_cmd, plot_events_cmd):
+for _command in (run_cmd, launch_cmd, node_cmd, validate_cmd, plugins_cmd, inspect_cmd,
+                 graph_cmd, keys_cmd, devices_cmd, monitor_cmd, listen_cmd, train_cmd,
+                 eval_cmd, models_cmd, export_cmd, mkstream_cmd, score_events_cmd, bench_cmd,
+                 plot_events_cmd):
     main.add_command(_command)
