@@ -246,8 +246,11 @@ def _check_rates_and_needs(specs: dict[str, NodeSpec], order: list[str], line: A
         except ValueError as exc:
             problems.append(Problem(line("nodes", name, "input"), str(exc), name, "input"))
             rates[name] = None
-        problems += [Problem(line("nodes", name, "plugin"), need, name, "plugin")
-                     for need in spec.cls.requirements(spec.params)]
+        for need in spec.cls.requirements(spec.params):
+            param = getattr(need, "param", None)
+            problems.append(Problem(line("nodes", name, "params", param), need, name,
+                                    f"params.{param}") if param else
+                            Problem(line("nodes", name, "plugin"), need, name, "plugin"))
     return problems
 
 
@@ -280,8 +283,15 @@ def _resolve_files(name: str, cls: type[Node], params: dict[str, Any], base: Pat
             continue
         where = Path() if (name, key) in overridden else base
         candidate = (where / value).absolute()
-        if kind == "input" or candidate.is_file():
+        if kind == "input" or candidate.is_file() or looks_like_path(value):
             params[key] = str(candidate)
+
+
+def looks_like_path(value: str) -> bool:
+    """A model param that names a file (a folder in it, or a model file suffix) rather
+    than a bundled model: resolved to its absolute path even when missing, so that the
+    message says where it was looked for."""
+    return "/" in value or Path(value).suffix in (".onnx", ".tflite", ".pt")
 
 
 def _settings(raw: dict[str, Any], line: Any, file: str) -> dict[str, Any]:

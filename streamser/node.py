@@ -122,6 +122,17 @@ class Source(Node):
         waiting loop in ``frames`` polls."""
 
 
+class ParamProblem(str):
+    """A requirement phrase about one param: reported under ``params.NAME``, on its line."""
+
+    param: str
+
+    def __new__(cls, text: str, param: str) -> ParamProblem:
+        obj = super().__new__(cls, text)
+        obj.param = param
+        return obj
+
+
 class MissingPackage(str):
     """A requirement phrase saying that an optional package is not installed: it stops a
     run, but validating or drawing the graph goes on with a warning."""

@@ -40,7 +40,8 @@ def test_validate_names_a_rate_mismatch_and_missing_model_before_running(tmp_pat
     assert [ln.split(":")[2] for ln in lines] == ["4", "5", "6", "7"], lines   # by line
     assert "node 'mel': input: needs 16000 Hz audio, gets 44100 Hz" in lines[0]
     assert "node 'vad': input: takes 8 or 16 kHz audio, gets 44100 Hz" in lines[1]
-    assert "no-such-model: no such model file or bundled model" in lines[2]
+    assert "node 'inf': params.model: 'no-such-model' is neither a model file nor a " \
+        "bundled model (bundled: " in lines[2]
     # validating needs no optional package: a warning there, an error for run
     assert lines[3].startswith("warning: ") and \
         "streamser_no_such_package, which is not installed: pip install" in lines[3]

@@ -174,3 +174,97 @@ def test_eval_leaves_out_the_training_clips(tmp_path) -> None:
     assert res.returncode == 0, res.stderr
     assert f"trained on {len(groups) - held_out} of the {len(groups)} clips" in res.stdout
     assert f"scoring the other {held_out}" in res.stdout and f"(n = {held_out})" in res.stdout
+
+
+def test_a_missing_model_is_named_under_its_param_with_its_path(tmp_path) -> None:
+    """5.10: under ``params.model``, on its line, with the path looked for (a file) or
+    the near miss (a bundled name)."""
+    config = tmp_path / "g.yaml"
+    config.write_text(textwrap.dedent("""\
+        name: g
+        nodes:
+          src:  {plugin: source.synth}
+          mel:  {plugin: features.logmel, input: src}
+          win:  {plugin: window.patch, input: mel}
+          a:
+            plugin: infer
+            input: win
+            params:
+              model: models/mine.onnx
+          b:    {plugin: infer, input: win, params: {model: cry-detektor}}
+          out:  {plugin: sink.npy, input: [a, b], params: {path: o.npy}}
+        """))
+    with pytest.raises(GraphError) as err:
+        load_graph(config)
+    lines = err.value.lines()
+    assert lines[0] == (f"{config}:10: node 'a': params.model: no such model file: "
+                        f"{tmp_path / 'models' / 'mine.onnx'}")
+    assert lines[1].startswith(f"{config}:11: node 'b': params.model: 'cry-detektor' is "
+                               "neither a model file nor a bundled model (did you mean "
+                               "'cry-detector'?")
+
+
+def test_architectures_listed_without_torch(tmp_path) -> None:
+    """5.8: ``streamser models --archs`` reads the model modules' source: with torch
+    blocked it lists the same architectures, described as the classes describe
+    themselves."""
+    import os
+    import subprocess
+    import sys
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "torch.py").write_text("raise ImportError('torch blocked by a test')\n")
+    res = subprocess.run([sys.executable, "-m", "streamser", "models", "--archs"],
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(blocker)})
+    assert res.returncode == 0, res.stderr
+    listed = dict(line.split(None, 1) for line in res.stdout.splitlines())
+    pytest.importorskip("torch", reason="compares with the classes themselves")
+    from streamser.models import ARCHITECTURES
+    for name, cls in ARCHITECTURES.items():
+        doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or ""
+        assert listed[name] == " ".join(doc.strip().split("\n\n")[0].split()), name
+    assert set(listed) == set(ARCHITECTURES) | {"svm", "majority"}
+
+
+def test_graph_pictures_import_matplotlib_only_for_pixels(tmp_path) -> None:
+    """5.8: .dot and .svg are laid out and written without matplotlib (or torch); .png
+    draws the same layout with it."""
+    import subprocess
+    import sys
+    code = ("import sys; from streamser.cli import main; sys.argv = ['streamser', 'graph', "
+            f"{ROBOT!r}, '--out', sys.argv[1]]\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('matplotlib', 'torch') if m in sys.modules))")
+    for suffix, imported in ((".svg", "[]"), (".dot", "[]"), (".png", "['matplotlib']")):
+        out = tmp_path / f"g{suffix}"
+        res = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True,
+                             text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.splitlines()[-1] == imported, (suffix, res.stdout)
+    import xml.dom.minidom
+    svg = xml.dom.minidom.parse(str(tmp_path / "g.svg"))
+    texts = [t.firstChild.data for t in svg.getElementsByTagName("text")]
+    assert "cry_robot" in texts and "detect_y" in texts and "gate.scores" in texts
+    assert len(svg.getElementsByTagName("rect")) == len(load_graph(ROBOT).nodes)
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_utterance_training_writes_to_a_user_path(tmp_path) -> None:
+    """5.11: the bundled model is not overwritten by accident; the train extra brings
+    skl2onnx."""
+    import subprocess
+    import sys
+
+    from streamser.zoo import ZOO
+    bundled = ZOO / "emodb-ser.onnx"
+    before = bundled.stat().st_mtime_ns
+    res = subprocess.run([sys.executable, "-m", "streamser.train.utterance",
+                          str(ROOT / "configs" / "train" / "emodb-ser.yaml"), "--out",
+                          str(bundled)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "would replace the bundled model emodb-ser.onnx" \
+        in res.stderr and "default runs/NAME.onnx" in res.stderr
+    assert bundled.stat().st_mtime_ns == before
+    import tomllib
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert any(d.startswith("skl2onnx") for d in extras["train"])

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from .errors import fail
+from .errors import EXIT_INVALID, fail, load_or_exit
+from .options import input_format_option, input_option, set_option
 
 
 @click.command("mkstream")
@@ -76,10 +77,9 @@ def score_events_cmd(truth: str, events: str, json_file: str | None, event: str)
 
 @click.command("bench")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
-@click.option("--input", "input_", required=True, metavar="FILE",
-              help="Audio file that replaces the graph's source.")
-@click.option("--set", "sets", multiple=True, metavar="NODE.PARAM=VALUE",
-              help="Override a node param (repeatable).")
+@input_option
+@input_format_option
+@set_option
 @click.option("--events", type=click.Path(dir_okay=False),
               help="Path for the graph's sink.events node (default: the graph's own, e.g. "
                    "out/cry_events.jsonl).")
@@ -87,26 +87,26 @@ def score_events_cmd(truth: str, events: str, json_file: str | None, event: str)
               help="A mkstream truth CSV: also score the run's events.")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False),
               help="Also write the figures as JSON.")
-def bench_cmd(config: str, input_: str, sets: tuple[str, ...], events: str | None,
-              truth: str | None, json_file: str | None) -> None:
+def bench_cmd(config: str, input_: str | None, input_format: str | None,
+              sets: tuple[str, ...], events: str | None, truth: str | None,
+              json_file: str | None) -> None:
     """Real-time factor (CPU seconds per audio second, inline executor, one core), each
-    node's CPU share, peak RSS, and with --truth the event scores, for CONFIG on FILE.
-    The graph's sinks write as in `streamser run` (events, scores)."""
-    import soundfile as sf
-
+    node's CPU share, peak RSS, and with --truth the event scores, for CONFIG on --input
+    (required: a file, synth:NAME or '-'). The graph's sinks write as in `streamser run`
+    (events, scores)."""
     from ..evaluation.bench import bench, events_paths, render
-    from ..graph import GraphError, load_graph
-    if not Path(input_).is_file():
-        fail(f"input not found: {input_}")
-    audio_s = sf.info(input_).duration
-    try:
-        graph = load_graph(config, sets=sets, input=input_, events=events)
-    except GraphError as exc:
-        fail("; ".join(exc.lines()))
+    from ..executors import NodeFailed
+    if input_ is None:
+        fail("bench needs --input FILE|synth:NAME|- (a finite input to measure on)",
+             EXIT_INVALID)
+    graph = load_or_exit(config, sets, input_, events, input_format=input_format)
     paths = events_paths(graph)
     if truth and (len(paths) != 1 or paths[0] == "-"):
         fail("--truth needs one sink.events node writing to a file")
-    result = bench(graph, config, input_, audio_s, truth)
+    try:
+        result = bench(graph, config, input_, truth)
+    except (NodeFailed, OSError) as exc:
+        fail(str(exc))
     click.echo(render(result))
     if json_file:
         Path(json_file).write_text(json.dumps(result, indent=1) + "\n")

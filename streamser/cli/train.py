@@ -72,13 +72,6 @@ class Progress:
                          completed=row["epoch"], total=row["epochs"], info=info)
 
 
-def arch_description(cls: type) -> str:
-    """First line of the architecture class's docstring (else of its module's)."""
-    import sys
-    doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or ""
-    return " ".join(doc.strip().split("\n\n")[0].split()) if doc.strip() else ""
-
-
 def _console() -> Any:
     from rich.console import Console
     return Console(stderr=True)
@@ -388,13 +381,10 @@ def _exported_model(model: str, build: str | None) -> tuple[Any, dict[str, Any]]
 @click.option("--archs", is_flag=True, help="List the trainable architectures instead.")
 def models_cmd(as_json: bool, archs: bool) -> None:
     """List the bundled models (name, task, labels, size, training, measured figures)."""
-    if archs:
-        _need("torch", "train")
-        from ..models import ARCHITECTURES
-        for name, cls in ARCHITECTURES.items():
-            click.echo(f"{name:<14} {arch_description(cls)}")
-        click.echo(f"{'svm':<14} SVM on utterance statistics (mean, std, min, max): a baseline")
-        click.echo(f"{'majority':<14} the majority class: a baseline")
+    if archs:                       # read from the model modules' source: no torch
+        from ..archs import BASELINES, architectures
+        for name, text in {**architectures(), **BASELINES}.items():
+            click.echo(f"{name:<14} {text}")
         return
     from ..zoo import bundled
     models = bundled()

@@ -10,15 +10,17 @@ from typing import Any
 from ..graph import Graph
 
 
-def bench(graph: Graph, config: str, input_: str, audio_s: float,
-          truth: str | None = None) -> dict[str, Any]:
+def bench(graph: Graph, config: str, input_: str, truth: str | None = None
+          ) -> dict[str, Any]:
     """Run ``graph`` (its source already on ``input_``) with the inline executor and
     measure it; the graph's sinks write as in ``streamser run``."""
-    from ..executors import run
+    from ..executors import Control, run
     paths = events_paths(graph)
+    control = Control()
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    metrics = run(graph, "inline")
+    metrics = run(graph, "inline", control)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    audio_s = max(sum(control.position.values()), 1e-9)     # seconds the source gave
     node_cpu = {name: m.get("cpu_s", 0.0) for name, m in metrics.items()}
     total = sum(node_cpu.values())
     result: dict[str, Any] = {
