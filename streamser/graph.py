@@ -107,6 +107,15 @@ class Graph:
     consumers: dict[str, list[str]] = field(default_factory=dict)
     #: Problems that do not stop validation (``missing_packages="warn"``), one line each.
     warnings: list[str] = field(default_factory=list)
+    #: (source node, ``--input`` value) when ``--input`` replaced the graph's source.
+    input: tuple[str, str] | None = None
+
+    def blame(self, node: str, text: str) -> str:
+        """A node's failure in one line: ``--input X: ...`` for the source --input gave
+        (the node may be called ``mic``), else ``node 'NAME' failed: ...``."""
+        if self.input is not None and node == self.input[0]:
+            return f"--input {self.input[1]}: {text}"
+        return f"node '{node}' failed: {text}"
 
     @property
     def sources(self) -> list[str]:
@@ -228,8 +237,8 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
     for spec in specs.values():
         spec.stream_limits = limits or spec.stream_limits
     return Graph(name=str(raw.get("name", Path(file).stem)), nodes={n: specs[n] for n in order},
-                 raw=raw, file=file, consumers=consumers,
-                 warnings=warnings, **settings)
+                 raw=raw, file=file, consumers=consumers, warnings=warnings,
+                 input=(replaced, input) if replaced else None, **settings)
 
 
 def _check_rates_and_needs(specs: dict[str, NodeSpec], order: list[str], line: Any

@@ -119,6 +119,13 @@ def test_near_misses_are_suggested_and_the_input_is_named(tmp_path) -> None:
     assert res.returncode == 2
     assert f"--input {tmp_path / 'nothere.flac'}: no such file" in res.stderr
     assert "'mic'" not in res.stderr
+    bad = tmp_path / "bad.wav"                        # a file that fails when it is read
+    bad.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk" * 4)
+    for executor in ("inline", "processes"):
+        res = cli("run", ROBOT, "--input", str(bad), "-q", "-x", executor,
+                  "--set", f"publish.endpoint=tcp://127.0.0.1:{free_port()}", timeout=120)
+        assert res.returncode == 1 and res.stderr.startswith(f"error: --input {bad}: ")
+        assert "'mic'" not in res.stderr and len(res.stderr.splitlines()) == 1
 
 
 def test_quiet_prints_each_event_once(tmp_path) -> None:

@@ -113,7 +113,9 @@ def _run(control: Control, graph: Graph, executor: str, transport: str,
             text = exc.text if isinstance(exc, NodeFailed) else str(exc)
             Path(metrics_file + ".error").write_text(text)
         else:
-            click.echo(f"error: {exc}", err=True)
+            message = graph.blame(exc.node, exc.text) if isinstance(exc, NodeFailed) \
+                else str(exc)
+            click.echo(f"error: {message}", err=True)
         _exit_now(EXIT_SOURCE_ERROR if child and isinstance(exc, SourceError)
                   else EXIT_FAILED)
     finally:
