@@ -124,10 +124,15 @@ def parse(line: str) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
 
 
 def _value(text: str) -> Any:
+    """A param value: YAML scalars (numbers, true/false, null), ``[...]`` lists and
+    ``{...}`` mappings as YAML reads them; anything else the text itself (``-``, ``a:b``)."""
     try:
-        return yaml.safe_load(text) if text else ""
+        value = yaml.safe_load(text) if text else ""
     except yaml.YAMLError:
         return text
+    if isinstance(value, (list, dict)) and not text.lstrip().startswith(("[", "{")):
+        return text
+    return value
 
 
 def _name(elements: list[_Element], problems: list[Problem]) -> dict[str, _Element]:

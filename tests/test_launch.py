@@ -58,6 +58,15 @@ def test_branches_become_inputs_in_the_order_written(tmp_path) -> None:
     assert yaml.safe_load(to_yaml(raw)) == raw
 
 
+def test_values_are_yaml_scalars_lists_and_mappings_else_text() -> None:
+    raw, _ = parse("source.synth duration=1.5 realtime=true seed=3 ! sink.events path=- ! "
+                   "x.y:Z a=[1,2] 'b={k: v}' c='x: y' d=null")
+    assert raw["nodes"]["source"]["params"] == {"duration": 1.5, "realtime": True, "seed": 3}
+    assert raw["nodes"]["sink"]["params"] == {"path": "-"}
+    assert raw["nodes"]["z"]["params"] == {"a": [1, 2], "b": {"k": "v"}, "c": "x: y",
+                                           "d": None}
+
+
 def test_words_and_quotes() -> None:
     assert tokens("a k='x y'!b  \"c d\"") == [("a", 1), ("k=x y", 3), ("!", 10), ("b", 11),
                                              ("c d", 14)]
