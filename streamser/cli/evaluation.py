@@ -70,9 +70,7 @@ def score_events_cmd(truth: str, events: str, json_file: str | None, event: str)
         result = score(episodes, read_detections(Path(events), event), length, segments)
     except (ValueError, KeyError) as exc:
         fail(str(exc))
-    click.echo(render(result))
-    if json_file:
-        Path(json_file).write_text(json.dumps(result, indent=1) + "\n")
+    _report(render(result), result, json_file)
 
 
 @click.command("bench")
@@ -107,7 +105,12 @@ def bench_cmd(config: str, input_: str | None, input_format: str | None,
         result = bench(graph, config, input_, truth)
     except (NodeFailed, OSError) as exc:
         fail(str(exc))
-    click.echo(render(result))
+    _report(render(result), result, json_file)
+
+
+def _report(text: str, result: dict, json_file: str | None) -> None:
+    """Print the figures, and write them as JSON when asked."""
+    click.echo(text)
     if json_file:
         Path(json_file).write_text(json.dumps(result, indent=1) + "\n")
 
