@@ -22,28 +22,21 @@ from __future__ import annotations
 import copy
 import json
 import os
-import queue
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .executors.common import Control, NodeFailed, next_frame
-from .frames import Frame
+from .executors import EXECUTORS
+from .executors.common import Control
 from .graph import Graph, GraphError, Problem, build_graph, read_graph
 from .pcm import to_mono
+from .pushing import PUSHED, TAP, Blocks, Channel, Event, InlineEngine, OnEvent, ThreadedEngine
 from .registry import add_plugin_folder
-
-EXECUTORS = ("inline", "threads", "processes")
-Event = dict[str, Any]
-OnEvent = Callable[[Event], None]
-#: Node names the API adds to a graph.
-TAP, PUSHED = "_api_events", "_api_source"
 
 
 def open(graph: str | os.PathLike[str] | Mapping[str, Any],  # noqa: A001 - streamser.open
@@ -90,14 +83,14 @@ class Pipeline:
                  sinks: bool) -> None:
         self._raw, self._lines, self._file, self._sets = raw, lines, file, sets
         self.executor, self._on_event, self._sinks = executor, on_event, sinks
-        self._channel = _Channel(on_event)
+        self._channel = Channel(on_event)
         probe = self._build(self._channel, tap=False)       # validates, with no tap yet
         self._block = int(self._source_params().get("block") or 1024)
         self._taps, self._keep = _event_producers(probe), _wanted(probe, sinks)
         self._main_plugins(probe)
-        self._streams: dict[str, _Blocks] = {}
+        self._streams: dict[str, Blocks] = {}
         self._rate: int | None = None
-        self._engine: _Inline | _Threaded | None = None
+        self._engine: InlineEngine | ThreadedEngine | None = None
         self._closed = False
         self._lock = threading.Lock()
 
@@ -112,7 +105,7 @@ class Pipeline:
                 params["block"] = yaml.safe_load(value)
         return params
 
-    def _build(self, channel: _Channel, push_rate: int | None = None,
+    def _build(self, channel: Channel, push_rate: int | None = None,
                input: str | None = None, tap: bool | str = True) -> Graph:
         """The graph with its source replaced (audio pushed through ``channel`` at
         ``push_rate``, or ``input``), its sinks left out unless kept, and the event tap
@@ -131,7 +124,7 @@ class Pipeline:
                                                       f"goes); this one has {len(sources)}")])
             source = sources[0]
             sets = [s for s in sets if s.partition(".")[0] != source]
-            nodes[PUSHED] = {"plugin": "streamser.apinodes:PushSource", "params": {
+            nodes[PUSHED] = {"plugin": "streamser.pushing:PushSource", "params": {
                 "channel": channel.id, "sample_rate": push_rate}}
             del nodes[source]
             for body in nodes.values():
@@ -144,7 +137,7 @@ class Pipeline:
             if self._taps:
                 nodes[TAP] = ({"plugin": "sink.events", "params": {"path": tap[5:]}}
                               if isinstance(tap, str) else
-                              {"plugin": "streamser.apinodes:EventTap",
+                              {"plugin": "streamser.pushing:EventTap",
                                "params": {"channel": channel.id}})
                 nodes[TAP]["input"] = list(self._taps)
         return build_graph(raw, self._lines, self._file, sets=sets, input=input)
@@ -174,7 +167,7 @@ class Pipeline:
         with self._lock:
             self._check_open()
             engine = self._engine_for(int(sample_rate))
-            blocks = self._streams.setdefault(stream, _Blocks(stream, self._block,
+            blocks = self._streams.setdefault(stream, Blocks(stream, self._block,
                                                               self._rate or 0))
             for frame in blocks.add(x):
                 engine.feed(frame)
@@ -209,7 +202,7 @@ class Pipeline:
                 "runs in its own process, which cannot read audio held by this one (pipe it "
                 "instead: ... | streamser run CONFIG --input - -x processes)")
 
-    def _engine_for(self, rate: int) -> _Inline | _Threaded:
+    def _engine_for(self, rate: int) -> InlineEngine | ThreadedEngine:
         if self._engine is not None:
             if rate != self._rate:
                 raise ValueError(f"this pipeline takes {self._rate} Hz audio (its first "
@@ -219,7 +212,7 @@ class Pipeline:
             raise ValueError(f"sample_rate must be 1000 to 768000 Hz, not {rate}")
         graph = self._build(self._channel, push_rate=rate)   # rates along the graph checked
         self._rate = rate
-        self._engine = (_Inline if self.executor == "inline" else _Threaded)(graph,
+        self._engine = (InlineEngine if self.executor == "inline" else ThreadedEngine)(graph,
                                                                              self._channel)
         return self._engine
 
@@ -230,7 +223,7 @@ class Pipeline:
         if self.executor == "processes":
             yield from self._run_processes(str(input))
             return
-        channel = _Channel(self._on_event)
+        channel = Channel(self._on_event)
         graph = self._build(channel, input=str(input))
         control = Control()
         done = threading.Event()
@@ -341,143 +334,3 @@ def _wanted(graph: Graph, sinks: bool) -> set[str]:
             keep.add(name)
             todo += graph.nodes[name].inputs
     return keep
-
-
-class _Blocks:
-    """One stream's pushed samples, cut into the source's blocks with their stream times."""
-
-    def __init__(self, stream: str, block: int, rate: int) -> None:
-        import numpy as np
-        self.stream, self.block, self.rate = stream, block, rate
-        self.meta = {"sample_rate": rate}
-        self.pending = np.zeros(0, np.float32)
-        self.pos = self.seq = 0
-
-    def add(self, x: Any) -> Iterator[Frame]:
-        import numpy as np
-        self.pending = np.concatenate((self.pending, x)) if len(self.pending) else x
-        n = len(self.pending) - len(self.pending) % self.block
-        for i in range(0, n, self.block):
-            yield self._frame(self.pending[i:i + self.block])
-        self.pending = self.pending[n:]
-
-    def rest(self) -> Frame | None:
-        if not len(self.pending):
-            return None
-        last, self.pending = self.pending, self.pending[:0]
-        return self._frame(last)
-
-    def _frame(self, data: Any) -> Frame:
-        import numpy as np
-        frame = Frame("audio", np.array(data, np.float32), t=self.pos / self.rate,
-                      seq=self.seq, stream=self.stream, meta=self.meta)
-        self.pos, self.seq = self.pos + len(data), self.seq + 1
-        return frame
-
-
-class _Channel:
-    """Between a pipeline and its nodes (``apinodes``): pushed frames in, events out."""
-
-    def __init__(self, on_event: OnEvent | None) -> None:
-        from .apinodes import register
-        self.id = uuid.uuid4().hex
-        self.frames: queue.Queue[Frame | None] = queue.Queue(maxsize=64)
-        self._events: list[Event] = []
-        self._cond = threading.Condition()
-        self._on_event = on_event
-        register(self)
-
-    def event(self, event: Event) -> None:
-        with self._cond:
-            self._events.append(event)
-            self._cond.notify_all()
-        if self._on_event is not None:
-            self._on_event(event)
-
-    def take(self) -> list[Event]:
-        with self._cond:
-            out, self._events = self._events, []
-        return out
-
-    def wait(self, seconds: float) -> None:
-        with self._cond:
-            if not self._events:
-                self._cond.wait(seconds)
-
-    def wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    def forget(self) -> None:
-        from .apinodes import unregister
-        unregister(self.id)
-
-
-class _Inline:
-    """Pushed frames through the graph in the caller's thread."""
-
-    def __init__(self, graph: Graph, channel: _Channel) -> None:
-        from .executors.inline import InlineGraph
-        self.run = InlineGraph(graph)
-        try:
-            self.run.start()
-        except BaseException:
-            self.run.stop()
-            raise
-
-    def feed(self, frame: Frame) -> None:
-        frame = next_frame(self.run.metrics[PUSHED], iter((frame,)), PUSHED) or frame
-        self.run.feed(PUSHED, frame)
-
-    def finish(self) -> None:
-        self.run.end([PUSHED])
-
-    def stop(self) -> None:
-        self.run.stop()
-
-
-class _Threaded:
-    """The graph on the threads executor in the background, pushed frames through a
-    bounded queue (a push waits while the graph is that far behind)."""
-
-    def __init__(self, graph: Graph, channel: _Channel) -> None:
-        from .executors.sockets import run_partition
-        self.channel, self.control = channel, Control()
-        self.error: BaseException | None = None
-
-        def work() -> None:
-            try:
-                run_partition(graph, graph.nodes, self.control)
-            except BaseException as exc:
-                self.error = exc
-
-        self.thread = threading.Thread(target=work, name="streamser-pipeline", daemon=True)
-        self.thread.start()
-
-    def feed(self, frame: Frame | None) -> None:
-        while True:
-            self._raise()
-            try:
-                self.channel.frames.put(frame, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def finish(self) -> None:
-        self.feed(None)                             # the end of the pushed stream
-        self.thread.join()
-        self._raise(running=False)
-
-    def stop(self) -> None:
-        if self.thread.is_alive():
-            self.control.request_stop()
-            self.control.abort.set()
-            self.thread.join()
-
-    def _raise(self, running: bool = True) -> None:
-        """The graph's error, if it failed (or, while it should be ``running``, its end)."""
-        if self.error is not None:
-            raise self.error if isinstance(self.error, NodeFailed) else \
-                NodeFailed(PUSHED, self.error)
-        if running and not self.thread.is_alive():
-            raise NodeFailed(PUSHED, "the graph stopped")
