@@ -181,6 +181,7 @@ class Pipeline:
                 return []
             self._closed = True
             if self._engine is None:
+                self._channel.forget()
                 return []
             try:
                 for blocks in self._streams.values():
@@ -212,8 +213,8 @@ class Pipeline:
             raise ValueError(f"sample_rate must be 1000 to 768000 Hz, not {rate}")
         graph = self._build(self._channel, push_rate=rate)   # rates along the graph checked
         self._rate = rate
-        self._engine = (InlineEngine if self.executor == "inline" else ThreadedEngine)(graph,
-                                                                             self._channel)
+        engine = InlineEngine if self.executor == "inline" else ThreadedEngine
+        self._engine = engine(graph, self._channel)
         return self._engine
 
     # file runs -----------------------------------------------------------------------------
