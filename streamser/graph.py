@@ -54,7 +54,7 @@ class GraphError(ValueError):
     """A graph that failed validation; ``problems`` holds one line per problem, and
     ``warnings`` the lines of what would not have stopped it."""
 
-    def __init__(self, file: str, problems: list[Problem], warnings: list[str] = ()
+    def __init__(self, file: str, problems: list[Problem], warnings: Iterable[str] = ()
                  ) -> None:
         self.file, self.problems = file, sorted(problems, key=lambda p: p.line)
         self.warnings = list(warnings)
@@ -351,8 +351,8 @@ def _apply_input(raw: dict[str, Any], input: str | None, input_format: str | Non
                  problems: list[Problem]) -> str | None:
     """``--input``: the graph's one source becomes ``source.file`` on INPUT (``-``:
     standard input; with ``input_format``, raw PCM) or ``source.synth`` (``synth:NAME``,
-    ``SYNTH_SECONDS`` long unless ``--set`` gives a duration; null: endless); its ``block`` and ``endpoint`` are kept. The source's
-    name, or None."""
+    ``SYNTH_SECONDS`` long unless ``--set`` gives a duration; null: endless); its
+    ``block`` and ``endpoint`` are kept. The source's name, or None."""
     nodes = raw["nodes"]
     if input is None:
         if input_format is not None:
