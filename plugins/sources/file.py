@@ -56,7 +56,7 @@ class FileParams(Params):
 
 
 class FileSource(Source):
-    """Read a wav/flac/ogg file as mono float32 audio, block by block."""
+    """Read a wav/flac/ogg file (or WAV / raw PCM on standard input) as mono float32 audio."""
 
     Params = FileParams
     outputs = ("audio",)

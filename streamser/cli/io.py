@@ -1,4 +1,5 @@
-"""``streamser keys``, ``devices`` and ``monitor``: security, sound cards, live view."""
+"""``streamser keys``, ``devices``, ``monitor`` and ``listen``: security, sound cards, a
+live view, a running graph's events."""
 from __future__ import annotations
 
 from collections.abc import Iterator
