@@ -25,7 +25,7 @@ def _speech_then_cry(tmp_path: Path) -> tuple[Path, float, float]:
     end in stream seconds."""
     import soundfile as sf
 
-    from streamser.train.data import load_audio
+    from streamser.train.clips import load_audio
 
     speech = load_audio(data_file("emodb/03a01Nc.flac"), 16000)
     cry = load_audio(data_file("babycry_esc/crying/1-187207-A.flac"), 16000)
