@@ -15,7 +15,8 @@ LAUGH = "babycry_esc/laugh/laugh_1.m4a_0.flac"
 
 
 def _patches(rel: str) -> np.ndarray:
-    from streamser.train.data import FrontEnd, load_audio
+    from streamser.frontend import FrontEnd
+    from streamser.train.clips import load_audio
     fe = FrontEnd.from_dict({"features": ["features.logmel"], "patch": {"hop": 0.48}})
     return fe.extract(load_audio(data_file(rel)))
 
