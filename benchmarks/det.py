@@ -35,15 +35,34 @@ from streamser.train.cryhead import HeadSpec, train
 SETS = ("stream", "room")
 THRESHOLDS = {"head": np.round(np.concatenate([np.arange(0.3, 0.9, 0.05),
                                                np.arange(0.9, 0.995, 0.01),
-                                               [0.995, 0.998, 0.999]]), 4),
+                                               [0.995, 0.998, 0.999, 0.9995, 0.9998,
+                                                0.9999]]), 5),
               "zeroshot": np.round(np.concatenate([np.arange(0.02, 0.1, 0.01),
-                                                   np.arange(0.1, 0.6, 0.05)]), 4)}
+                                                   np.arange(0.1, 0.95, 0.05),
+                                                   [0.95, 0.97, 0.99]]), 4)}
 
 #: name: (head spec or None for zero-shot, hop, smoothing, training copies per clip used)
 CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
     "yamnet-zeroshot": (None, 0.48, Smoothing()),
     "linear-logits-binary": (HeadSpec(inputs="logits", classes="binary", hidden=0),
                              0.48, Smoothing()),
+    "linear-logits-kinds": (HeadSpec(inputs="logits", classes="kinds", hidden=0), 0.48,
+                            Smoothing()),
+    "linear-logits-binary-hop24": (HeadSpec(inputs="logits", classes="binary", hidden=0),
+                                   0.24, Smoothing(window=2)),
+    "linear-logits-kinds-hop24": (HeadSpec(inputs="logits", classes="kinds", hidden=0),
+                                  0.24, Smoothing(window=2)),
+    "linear-logits-kinds-hop24-ema3": (HeadSpec(inputs="logits", classes="kinds", hidden=0),
+                                       0.24, Smoothing(window=3)),
+    "linear-logits-kinds-hop24-hold": (HeadSpec(inputs="logits", classes="kinds", hidden=0),
+                                       0.24, Smoothing(window=2, off_ratio=0.3, min_off=2.5)),
+    "linear-logits-kinds-hard-hop24": (HeadSpec(inputs="logits", classes="kinds", hidden=0,
+                                                hard=3.0), 0.24, Smoothing(window=2)),
+    "linear-logits-binary-anchor": (HeadSpec(inputs="logits", classes="binary", hidden=0,
+                                             anchor=1.0), 0.48, Smoothing()),
+    "linear-both-binary": (HeadSpec(inputs="both", classes="binary", hidden=0), 0.48,
+                           Smoothing()),
+    "mlp-logits-binary": (HeadSpec(inputs="logits", classes="binary"), 0.48, Smoothing()),
     "mlp-embedding-binary": (HeadSpec(inputs="embedding", classes="binary"), 0.48,
                              Smoothing()),
     "mlp-embedding-kinds": (HeadSpec(inputs="embedding", classes="kinds"), 0.48, Smoothing()),
@@ -54,6 +73,10 @@ CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
                                  0.48, Smoothing()),
     "mlp-embedding-kinds-hop24": (HeadSpec(inputs="embedding", classes="kinds"), 0.24,
                                   Smoothing(window=2)),
+    "mlp-embedding-kinds-hop24-ema3": (HeadSpec(inputs="embedding", classes="kinds"), 0.24,
+                                       Smoothing(window=3)),
+    "mlp-embedding-kinds-hop24-ema4": (HeadSpec(inputs="embedding", classes="kinds"), 0.24,
+                                       Smoothing(window=4)),
     "mlp-embedding-kinds-context3": (HeadSpec(inputs="embedding", classes="kinds",
                                               context=3), 0.48, Smoothing()),
     "mlp-embedding-kinds-small": (HeadSpec(inputs="embedding", classes="kinds", hidden=32,
@@ -66,9 +89,36 @@ CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
                                Smoothing()),
     "finetune-block-kinds": (HeadSpec(inputs="block", classes="kinds", epochs=4), 0.48,
                              Smoothing()),
+    # bundled models as they ship (trained on clips from some of these sources: not
+    # leave-source-out, except for the sfx and vocal sources they never heard)
+    "bundled-cry-detector-distilled": ("cry-detector-distilled", 0.48, Smoothing()),
+    "bundled-cry-yamnet": ("cry-yamnet", 0.48, Smoothing()),
 }
 #: where each ``inputs`` finds its first columns (cached at the 0.48 s hop for maps)
 FIRST = {"map": "fmap", "block": "b12"}
+
+
+def bundled_scores(model: str, flac: Path) -> np.ndarray:
+    """A bundled patch model's cry score per 0.48 s patch of a stream file, stepped in
+    order from a fresh state as the ``infer`` node runs it (cached beside the file)."""
+    cached = flac.with_name(f"{flac.stem}.{model}.npy")
+    if cached.is_file():
+        return np.load(cached)
+    import soundfile as sf
+
+    from streamser.frontend import FrontEnd
+    from streamser.plugins.infer.backends import open_backend
+    from streamser.zoo import artifact
+    backend = open_backend(artifact(model), "auto", 1)
+    c = backend.contract
+    fe = FrontEnd.from_dict({**c.raw["frontend"], "patch": {"hop": 0.48}})
+    audio, _ = sf.read(flac, dtype="float32")
+    states, out = c.initial_states(1), []
+    for patch in fe.extract(audio):
+        probs, states = backend.run(c.normalize(patch)[None], states)
+        out.append(probs[0, list(c.labels).index("cry")])
+    np.save(cached, np.asarray(out, np.float32))
+    return np.load(cached)
 
 
 def load_streams(cache: Path, maps: bool) -> dict[tuple[str, int], dict]:
@@ -80,14 +130,16 @@ def load_streams(cache: Path, maps: bool) -> dict[tuple[str, int], dict]:
             with open(cache / f"{name}{f}.csv", newline="") as fh:
                 segs = [{**r, "start": float(r["start"]), "end": float(r["end"])}
                         for r in csv.DictReader(fh)]
-            out[name, f] = {"emb": rows["emb"], "logit": rows["logit"], "zs": rows["zs"],
+            out[name, f] = {"flac": cache / f"{name}{f}.flac", "emb": rows["emb"], "logit": rows["logit"], "zs": rows["zs"],
                             **({"fmap": m["fmap"], "b12": m["b12"]} if maps else {}),
                             "seconds": float(rows["seconds"]), "segments": segs}
     return out
 
 
-def stream_scores(spec: HeadSpec | None, head, s: dict, hop: float) -> np.ndarray:
+def stream_scores(spec: HeadSpec | str | None, head, s: dict, hop: float) -> np.ndarray:
     step = int(round(hop / 0.24))
+    if isinstance(spec, str):                    # a bundled model, run on the audio
+        return bundled_scores(spec, s["flac"])
     if spec is None:
         return s["zs"][::step].astype(np.float32).max(axis=1)
     if spec.inputs in FIRST:                     # maps are cached at the 0.48 s hop only
@@ -107,7 +159,7 @@ def evaluate(name: str, spec: HeadSpec | None, hop: float, smoothing: Smoothing,
     for f in range(FOLDS):
         dev = (f + 1) % FOLDS
         head = None
-        if spec is not None:
+        if isinstance(spec, HeadSpec):
             use = ~np.isin(train_rows["fold"], [f, dev])
             use &= train_rows["copy"] < copies
             first = train_rows[FIRST.get(spec.inputs, "emb")]
@@ -136,7 +188,8 @@ def evaluate(name: str, spec: HeadSpec | None, hop: float, smoothing: Smoothing,
         print(f"  {name} fold {f}: on {chosen['on_threshold']} | " + " | ".join(
             f"{k} recall {fold[k]['recall']:.3f} FA/h {fold[k]['false_alarms_per_hour']:.1f}"
             for k in SETS), flush=True)
-    result = {"name": name, "spec": asdict(spec) if spec else None, "hop": hop,
+    result = {"name": name,
+              "spec": asdict(spec) if isinstance(spec, HeadSpec) else spec, "hop": hop,
               "training_copies": "all" if copies == 99 else copies,
               "smoothing": asdict(smoothing), "folds": per_fold}
     # one threshold for a model trained on every fold: the rule on the five dev folds'
@@ -185,6 +238,35 @@ def plot(results: list[dict], png: Path) -> None:
     fig.savefig(png, dpi=110)
 
 
+def best_recall(points: list[dict], max_fa: float) -> str:
+    """The curve's best recall at <= ``max_fa`` false alarms per hour, with its latency."""
+    ok = [p for p in points if p["false_alarms_per_hour"] <= max_fa]
+    if not ok:
+        return "-"
+    p = max(ok, key=lambda p: (p["recall"], -p["false_alarms_per_hour"]))
+    return f"{p['recall']:.2f} ({p['latency_median_s'] or 0:.1f} s)"
+
+
+def table(results: list[dict]) -> str:
+    """Markdown: per candidate and set, the point at the threshold chosen on the pooled dev
+    folds, and the curve's best recall at <= 1, 5 and 20 false alarms per hour."""
+    head = ("| candidate | set | threshold (dev) | recall | FA/h | median / p95 latency | "
+            "non-cry flagged | best recall at <= 1 / 5 / 20 FA/h (median latency) |\n"
+            "|---|---|---:|---:|---:|---:|---:|---|\n")
+    rows = []
+    for r in results:
+        for k in SETS:
+            p = r.get(f"ship_{k}") or r[f"chosen_{k}"]
+            thr = r["ship"]["on_threshold"] if "ship" in r else "per fold"
+            lat = (f"{p['latency_median_s']:.2f} / {p['latency_p95_s']:.2f} s"
+                   if p["latency_median_s"] is not None else "-")
+            rows.append(f"| {r['name']} | {k} | {thr} | {p['recall']:.3f} | "
+                        f"{p['false_alarms_per_hour']:.1f} | {lat} | "
+                        f"{100 * p['non_cry_flagged_share']:.2f} % | " + " / ".join(
+                            best_recall(r[f"curve_{k}"], fa) for fa in (1, 5, 20)) + " |")
+    return head + "\n".join(rows) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", default=str(Path.home() / ".cache/streamser/cry"))
@@ -207,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
                   "segment": data["item"].astype(np.int64) * 64 + data["copy"]}
     names = a.candidates.split(",")
     needs = {FIRST[CANDIDATES[n][0].inputs] for n in names
-             if CANDIDATES[n][0] is not None and CANDIDATES[n][0].inputs in FIRST}
+             if isinstance(CANDIDATES[n][0], HeadSpec) and CANDIDATES[n][0].inputs in FIRST}
     if needs:
         with np.load(cache / "train_maps.npz") as m:
             for key in needs:
@@ -235,6 +317,7 @@ def main(argv: list[str] | None = None) -> None:
                            for r in results]}
     Path(a.json).write_text(json.dumps(summary, indent=1, default=float) + "\n")
     plot(results, Path(a.png))
+    Path(a.json).with_suffix(".md").write_text(table(results))
     for r in results:
         line = " | ".join(f"{k}: recall {r[f'chosen_{k}']['recall']:.3f} FA/h "
                           f"{r[f'chosen_{k}']['false_alarms_per_hour']:.2f} lat "
