@@ -44,6 +44,8 @@ THRESHOLDS = {"head": np.round(np.concatenate([np.arange(0.3, 0.9, 0.05),
 #: name: (head spec or None for zero-shot, hop, smoothing, training copies per clip used)
 CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
     "yamnet-zeroshot": (None, 0.48, Smoothing()),
+    "yamnet-zeroshot-hop24-hold": (None, 0.24, Smoothing(window=2, off_ratio=0.3,
+                                                         min_off=2.5)),
     "linear-logits-binary": (HeadSpec(inputs="logits", classes="binary", hidden=0),
                              0.48, Smoothing()),
     "linear-logits-kinds": (HeadSpec(inputs="logits", classes="kinds", hidden=0), 0.48,
@@ -56,6 +58,9 @@ CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
                                        0.24, Smoothing(window=3)),
     "linear-logits-kinds-hop24-hold": (HeadSpec(inputs="logits", classes="kinds", hidden=0),
                                        0.24, Smoothing(window=2, off_ratio=0.3, min_off=2.5)),
+    "linear-logits-kinds-hop24-hold-clean-only": (
+        HeadSpec(inputs="logits", classes="kinds", hidden=0), 0.24,
+        Smoothing(window=2, off_ratio=0.3, min_off=2.5), 1),
     "linear-logits-kinds-hard-hop24": (HeadSpec(inputs="logits", classes="kinds", hidden=0,
                                                 hard=3.0), 0.24, Smoothing(window=2)),
     "linear-logits-binary-anchor": (HeadSpec(inputs="logits", classes="binary", hidden=0,
@@ -94,6 +99,12 @@ CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
     "bundled-cry-detector-distilled": ("cry-detector-distilled", 0.48, Smoothing()),
     "bundled-cry-yamnet": ("cry-yamnet", 0.48, Smoothing()),
 }
+#: drawn in the PNG by default: zero-shot, the issue's own linear check, one candidate per
+#: lever and the shipped one (the table has them all)
+PLOTTED = ("yamnet-zeroshot", "yamnet-zeroshot-hop24-hold", "linear-logits-binary", "linear-logits-kinds-hop24-hold",
+           "linear-logits-kinds-hop24-hold-clean-only", "mlp-embedding-kinds",
+           "mlp-embedding-kinds-context3", "finetune-block-kinds",
+           "bundled-cry-detector-distilled")
 #: where each ``inputs`` finds its first columns (cached at the 0.48 s hop for maps)
 FIRST = {"map": "fmap", "block": "b12"}
 
@@ -273,6 +284,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--candidates", default=",".join(CANDIDATES),
                     help="comma-separated names (default: all); each result is kept in "
                          "OUT_DIR/NAME.json and the plot and summary cover every result there")
+    ap.add_argument("--plot", default=",".join(PLOTTED),
+                    help="the candidates drawn in the PNG (the table lists every one)")
     ap.add_argument("--max-fa", type=float, default=1.0)
     ap.add_argument("--max-latency", type=float, default=1.0)
     ap.add_argument("--json", default="results/det/det.json")
@@ -287,7 +300,11 @@ def main(argv: list[str] | None = None) -> None:
                   "fold": folds[data["item"]], "source": sources[data["item"]],
                   "copy": data["copy"],
                   "segment": data["item"].astype(np.int64) * 64 + data["copy"]}
-    names = a.candidates.split(",")
+    names = [n for n in a.candidates.split(",") if n and n != "none"]
+    unknown = [n for n in names if n not in CANDIDATES]
+    if unknown:
+        sys.exit(f"error: unknown candidate(s) {', '.join(unknown)}; known: "
+                 f"{', '.join(CANDIDATES)}")
     needs = {FIRST[CANDIDATES[n][0].inputs] for n in names
              if isinstance(CANDIDATES[n][0], HeadSpec) and CANDIDATES[n][0].inputs in FIRST}
     if needs:
@@ -316,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
                                               *(f"worst_fold_{s}" for s in SETS))}
                            for r in results]}
     Path(a.json).write_text(json.dumps(summary, indent=1, default=float) + "\n")
-    plot(results, Path(a.png))
+    plot([r for r in results if r["name"] in a.plot.split(",")], Path(a.png))
     Path(a.json).with_suffix(".md").write_text(table(results))
     for r in results:
         line = " | ".join(f"{k}: recall {r[f'chosen_{k}']['recall']:.3f} FA/h "

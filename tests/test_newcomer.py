@@ -96,9 +96,9 @@ def test_paths_in_a_graph_file_are_relative_to_its_folder(tmp_path, cry_clip,
     assert res.returncode == 0, res.stderr
     # bundled model names are not paths
     graph = load_graph(ROOT / "configs" / "cry_robot.yaml")
-    assert graph.nodes["detect_a"].params.model == "cry-detector"
+    assert graph.nodes["detect"].params.model == "cry-head"
     assert load_graph(ROOT / "configs" / "cry_robot_quiet.yaml").nodes[
-        "detect"].params.model == "cry-yamnet"
+        "detect"].params.model == "cry-head"
     assert graph.nodes["need"].params.model == "cry-need-cal"
 
 
