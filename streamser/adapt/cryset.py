@@ -32,7 +32,7 @@ FORMAT = "streamser-cryset/1"
 FOLDS = (0, 1, 2)
 CRY_ROWS = 10
 OTHER_ROWS = 3
-GUARD_SHARE = 0.3
+GUARD_SHARE = 0.5
 #: Groups and sources kept for the homes of ``benchmarks/adapt_homes.py`` (it checks that
 #: its homes use nothing else).
 RESERVED = frozenset({
@@ -101,7 +101,7 @@ def is_guard(source: str) -> bool:
     return zlib.crc32(f"guard:{source}".encode()) % 100 < GUARD_SHARE * 100
 
 
-def build(config: str, data: str, out: Path, cries: int = 150, others: int = 500,
+def build(config: str, data: str, out: Path, cries: int = 300, others: int = 500,
           seed: int = 0) -> Path:
     """Rows of ``cries`` cry clips and ``others`` non-cry clips of folds ``FOLDS``."""
     from rich.progress import track
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--config", default="configs/cry_robot.yaml")
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--out", default=str(DEFAULT))
-    ap.add_argument("--cries", type=int, default=150)
+    ap.add_argument("--cries", type=int, default=300)
     ap.add_argument("--others", type=int, default=500)
     a = ap.parse_args(argv)
     path = build(a.config, a.data, Path(a.out), a.cries, a.others)

@@ -22,7 +22,7 @@ from .rows import Clip, HeadScorer, clip_rows
 from .verifier import Verifier, features, fit_logistic
 
 MAX_RECALL_DROP = 0.01
-L2, STEPS, APPEND_STEPS, CRY_QUANTILE = 1e-2, 300, 100, 0.02
+L2, STEPS, APPEND_STEPS, CRY_QUANTILE = 1e-2, 300, 100, 0.005
 HOME_WEIGHT, OTHER_WEIGHT = 1.0, 0.5
 
 
