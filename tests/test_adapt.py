@@ -170,7 +170,9 @@ def test_record_from_the_graphs_own_source(tmp_path: Path) -> None:
     config.write_text(yaml.safe_dump(raw))
     done = cli("adapt", str(config), "--record", "4", "--out", str(tmp_path / "h.yaml"),
                timeout=300)
-    assert done.returncode == 0, done.stderr
+    # four seconds of one voice may be too little to fit on: the guard may refuse, but
+    # the recording is kept either way
+    assert done.returncode == 0 or "error: refused" in done.stderr, done.stderr
     assert "recording the home in 3" in done.stderr and "dBFS" in done.stderr
     info = sf.info(str(tmp_path / "h.recording.flac"))
     assert info.samplerate == 16000 and abs(info.duration - 4.0) < 1e-3
