@@ -189,7 +189,9 @@ def test_verifier_pairs_rows_and_scores_in_either_order(adapted: Path) -> None:
     v = Verifier.load(model)
     rng = np.random.default_rng(0)
     rows = v.home_rows[:6]
-    probs = 0.03 * rng.dirichlet(np.ones(v.home_probs.shape[1]), 6).astype(np.float32)
+    probs = rng.dirichlet(np.ones(v.home_probs.shape[1]), 6).astype(np.float32)
+    probs[:, v.cry] = 0.0
+    probs = 0.03 * probs / probs.sum(axis=1, keepdims=True)
     probs[:, v.cry] = 0.97
     feats = [Frame("features", rows[i:i + 1], t=0.48 * i, meta={"hop": 0.48}) for i in range(6)]
     scores = [Frame("scores", probs[i], t=0.48 * i, seq=i, meta={"labels": ["cry"]})
