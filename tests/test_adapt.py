@@ -54,8 +54,8 @@ def adapted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for k, p in enumerate(home_sounds()):
         (home / p.parent.name).mkdir(parents=True, exist_ok=True)
         (home / p.parent.name / f"{k}_{p.name}").symlink_to(p)
-    done = cli("adapt", str(CONFIG), "--negatives", str(home), "--out", str(tmp / "home.yaml"),
-               timeout=300)
+    done = cli("adapt", str(CONFIG), "--method", "verifier", "--negatives", str(home),
+               "--out", str(tmp / "home.yaml"), timeout=300)
     assert done.returncode == 0, done.stderr
     assert "held-out cries found" in done.stderr and "used 14 clips" in done.stderr
     return tmp / "home.yaml"
@@ -208,3 +208,53 @@ def test_verifier_pairs_rows_and_scores_in_either_order(adapted: Path) -> None:
     np.testing.assert_allclose(got, v.apply(rows, probs), rtol=1e-5, atol=1e-7)
     assert (got[:, v.cry] < 0.95).all()          # the home's own rows are pushed down
     np.testing.assert_allclose(got.sum(axis=1), probs.sum(axis=1), rtol=1e-5)
+
+
+def test_refitted_head_lowers_the_homes_cry_scores_and_keeps_the_guards(
+        tmp_path: Path) -> None:
+    """--method head (the default) writes NEW.head.onnx: on the home's own clips its cry
+    scores fall, the held-out cries of the guard are found as often, the graph's infer
+    node gives what the numpy re-fit computed, and a second adapt appends."""
+    from streamser.adapt import cryset
+    from streamser.adapt.detector import find_detector
+    from streamser.adapt.fit import fires, smoother
+    from streamser.adapt.headfit import OnnxHead, softmax
+    from streamser.adapt.rows import HeadScorer, clip_rows, read_clip
+    from streamser.graph import load_graph
+
+    home = tmp_path / "home"
+    home.mkdir()
+    for k, p in enumerate(home_sounds()):
+        (home / f"{k}_{p.name}").symlink_to(p)
+    out = tmp_path / "home.yaml"
+    done = cli("adapt", str(CONFIG), "--negatives", str(home), "--out", str(out), timeout=300)
+    assert done.returncode == 0, done.stderr
+    raw = yaml.safe_load(out.read_text())
+    assert raw["nodes"]["detect"]["params"]["model"] == "home.head.onnx"
+    old, new = OnnxHead(ROOT / "streamser/zoo/cry-head.onnx"), OnnxHead(tmp_path / "home.head.onnx")
+    assert new.labels == old.labels and new.labels[0] == "cry"
+    graph = load_graph(CONFIG)
+    det = find_detector(graph)
+    rows = np.concatenate(clip_rows(graph, det, [read_clip(p) for p in home_sounds()]))
+    h, o = new.hidden(rows)
+    before = softmax(h @ old.w0 + old.b0 + o)[:, 0]
+    after = softmax(h @ new.w0 + new.b0 + o)[:, 0]
+    assert after.mean() < before.mean() and np.quantile(after, 0.99) < np.quantile(before, 0.99)
+    cs = cryset.load()
+    s = smoother(graph, det)
+    guard = cs.sequences(cs.guard & (cs.cry != 0))
+
+    def found(head: OnnxHead) -> float:
+        return float(np.mean([fires(softmax(a @ head.w0 + head.b0 + c)[:, 0], cs.hop, s) > 0
+                              for a, c in (new.hidden(cs.rows[q]) for q in guard)]))
+    assert found(new) >= found(old) - 0.01
+    adapted = load_graph(out)
+    scorer = HeadScorer(adapted, find_detector(adapted))
+    try:
+        np.testing.assert_allclose(scorer(rows[:50])[:, 0], after[:50], atol=1e-4)
+    finally:
+        scorer.close()
+    again = cli("adapt", str(out), "--negatives", str(home), "--out",
+                str(tmp_path / "again.yaml"), timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"appended to {len(rows)} earlier rows" in again.stderr

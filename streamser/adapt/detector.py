@@ -144,3 +144,14 @@ def adapted_graph(raw: dict[str, Any], det: Detector, verifier_file: str,
             rebuilt[name] = body
     out["nodes"] = rebuilt
     return out
+
+
+def adapted_head_graph(raw: dict[str, Any], det: Detector, model_file: str) -> dict[str, Any]:
+    """``raw`` with the head ``infer`` node running ``model_file`` (its build unset)."""
+    import copy
+    out = copy.deepcopy(raw)
+    params = dict(out["nodes"][det.head].get("params") or {})
+    params.pop("build", None)
+    params["model"] = model_file
+    out["nodes"][det.head]["params"] = params
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -146,3 +147,123 @@ def fit(graph: Graph, det: Detector, cs: CrySet, negatives: Sequence[Clip],
                                           "home_alarms": list(alarms),
                                           "guard_recall": [round(before, 4), round(after, 4)]})
     return v, report
+
+
+HEAD_L2, HEAD_STEPS, HEAD_APPEND_STEPS = 1e-3, 300, 100
+STATE_FORMAT = "streamser-headfit/1"
+
+
+@dataclass
+class HeadFit:
+    """A re-fitted last layer ``(w, b)`` and what a later append needs: the original
+    layer (the L2 reference), the home's backbone rows and labels (1 a home cry)."""
+
+    w: np.ndarray
+    b: np.ndarray
+    w_ref: np.ndarray
+    b_ref: np.ndarray
+    home_rows: np.ndarray
+    home_y: np.ndarray
+    meta: dict[str, Any]
+
+    def save(self, path: Path) -> Path:
+        import json
+        tmp = path.with_name(path.name + ".part.npz")
+        np.savez_compressed(tmp, w_ref=self.w_ref, b_ref=self.b_ref,
+                            home_rows=self.home_rows.astype(np.float16),
+                            home_y=self.home_y.astype(np.int8),
+                            meta=np.array(json.dumps({"format": STATE_FORMAT, **self.meta})))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path, w: np.ndarray, b: np.ndarray) -> HeadFit:
+        import json
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                if meta.get("format") != STATE_FORMAT:
+                    raise ValueError(f"format {meta.get('format')!r}")
+                return cls(w, b, z["w_ref"], z["b_ref"], z["home_rows"].astype(np.float32),
+                           z["home_y"], meta)
+        except (OSError, KeyError, ValueError) as exc:
+            raise ValueError(f"{path}: not a head fit adapt wrote ({exc})") from None
+
+
+def fit_head(graph: Graph, det: Detector, cs: CrySet, head: Any, negatives: Sequence[Clip],
+             positives: Sequence[Clip] = (), base: HeadFit | None = None,
+             progress: Callable[[float], None] | None = None) -> tuple[HeadFit, Report]:
+    """Re-fit ``head``'s (an :class:`~.headfit.OnnxHead`) last layer: the cry set's
+    fitting cries as cries, its other rows and the home's rows as their nearest non-cry
+    kinds (:func:`~.headfit.not_cry`), L2 toward the original layer; continuing ``base``
+    (its rows appended, from its layer) when given. Guarded as :func:`fit`."""
+    from .headfit import fit_layer, not_cry, one_hot, softmax, stack
+    hop, s = cs.hop, smoother(graph, det)
+    labels = head.labels
+    cry, k = (labels.index("cry") if "cry" in labels else 0), len(labels)
+    neg = clip_rows(graph, det, negatives, progress)
+    pos = clip_rows(graph, det, positives, progress)
+    fit_pos = [i for i in range(len(pos)) if i % 2 == 0 or len(pos) == 1]
+    guard_pos = [i for i in range(len(pos)) if i not in fit_pos]
+    width = cs.rows.shape[1]
+    home_rows = stack(neg + [pos[i] for i in fit_pos], width)
+    home_y = np.concatenate([np.zeros(sum(map(len, neg)), np.int8)]
+                            + [np.ones(len(pos[i]), np.int8) for i in fit_pos])
+    appended = 0
+    w_ref, b_ref = head.w0, head.b0
+    if base is not None:
+        appended = len(base.home_y)
+        home_rows = np.concatenate([base.home_rows, home_rows])
+        home_y = np.concatenate([base.home_y, home_y])
+        w_ref, b_ref = base.w_ref, base.b_ref
+    if not (home_y == 0).any():
+        raise AdaptError("no rows of the home's sounds to learn from (clips shorter "
+                         "than a patch?)")
+    seqs = cs.sequences()
+    hid = [head.hidden(cs.rows[q]) for q in seqs]
+    set_h = np.concatenate([a for a, _ in hid])
+    set_o = np.concatenate([o for _, o in hid])
+    home_h, home_o = head.hidden(home_rows)
+    use = (~cs.guard) & (cs.cry >= 0)
+    set_cry = cs.cry[use] == 1
+    p_ref = softmax(set_h[use] @ w_ref + b_ref + set_o[use])
+    home_p = softmax(home_h @ w_ref + b_ref + home_o)
+    target = np.concatenate([
+        np.where(set_cry[:, None], one_hot(int(use.sum()), k, cry), not_cry(p_ref, cry)),
+        np.where((home_y == 1)[:, None], one_hot(len(home_y), k, cry), not_cry(home_p, cry))])
+    weight = np.concatenate([
+        np.where(set_cry, 1.0 / max(set_cry.sum(), 1), OTHER_WEIGHT / max((~set_cry).sum(), 1)),
+        np.full(len(home_y), HOME_WEIGHT / len(home_y))])
+    h = np.concatenate([set_h[use], home_h])
+    o = np.concatenate([set_o[use], home_o])
+    if base is None:
+        w, b = fit_layer(h, o, target, weight, w_ref, b_ref, HEAD_L2, HEAD_STEPS)
+    else:
+        w, b = fit_layer(h, o, target, weight, w_ref, b_ref, HEAD_L2, HEAD_APPEND_STEPS,
+                         base.w, base.b)
+
+    def cry_of(hh: np.ndarray, oo: np.ndarray, ww: np.ndarray, bb: np.ndarray) -> np.ndarray:
+        return softmax(hh @ ww + bb + oo)[:, cry]
+
+    guard = [(set_h[q], set_o[q]) for q in cs.sequences(cs.guard & (cs.cry != 0))]
+    guard += [head.hidden(pos[i]) for i in guard_pos]
+    before = np.mean([fires(cry_of(a, c, head.w0, head.b0), hop, s) > 0 for a, c in guard])
+    after = np.mean([fires(cry_of(a, c, w, b), hop, s) > 0 for a, c in guard])
+    neg_h = [head.hidden(r) for r in neg]
+    alarms = (sum(fires(cry_of(a, c, head.w0, head.b0), hop, s) for a, c in neg_h),
+              sum(fires(cry_of(a, c, w, b), hop, s) for a, c in neg_h))
+    report = Report(len(negatives) + len(positives),
+                    sum(c.seconds for c in [*negatives, *positives]),
+                    sum(map(len, neg)) + sum(map(len, pos)), alarms, len(guard),
+                    (float(before), float(after)), appended)
+    if before - after > MAX_RECALL_DROP:
+        lost = round((before - after) * len(guard))
+        raise AdaptError(f"refused: the re-fitted head would miss {lost} of {len(guard)} "
+                         f"held-out cries (recall {100 * before:.1f} % -> {100 * after:.1f} %,"
+                         f" -{100 * (before - after):.1f} points); do the home's clips hold "
+                         "crying?")
+    fits = (base.meta.get("fits", []) if base else []) + [
+        {"clips": report.clips, "seconds": round(report.seconds, 1), "rows": report.rows,
+         "appended_to": appended, "home_alarms": list(alarms),
+         "guard_recall": [round(float(before), 4), round(float(after), 4)]}]
+    return HeadFit(w, b, w_ref, b_ref, home_rows, home_y, {"fits": fits}), report

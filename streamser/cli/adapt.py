@@ -30,6 +30,41 @@ class Greedy(click.Option):
             opt.process = process
 
 
+def _adapt_head(config: str, graph: Any, det: Any, cs: Any, neg: list, pos: list,
+                out_path: Path) -> None:
+    """Re-fit the head (continuing an earlier fit when CONFIG's head is one), write
+    NEW.head.onnx, its state NEW.head.npz and NEW.yaml; AdaptError when refused."""
+    from rich.progress import Progress
+
+    from ..adapt.detector import adapted_head_graph
+    from ..adapt.fit import HeadFit, fit_head
+    from ..adapt.headfit import OnnxHead
+    from ..plugins.infer import _model_file
+    head = OnnxHead(_model_file(graph.nodes[det.head].params, measure=False))
+    base = None
+    earlier = head.meta.get("adapted")
+    if earlier:
+        base = HeadFit.load(head.path.parent / earlier["state"], head.w0, head.b0)
+    total = sum(c.seconds for c in [*neg, *pos])
+    with Progress(transient=True) as bar:
+        task = bar.add_task("backbone rows of the home's clips", total=total)
+        result, report = fit_head(graph, det, cs, head, neg, pos, base,
+                                  lambda s: bar.advance(task, s))
+    model = out_path.with_suffix(".head.onnx")
+    state = out_path.with_suffix(".head.npz")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    result.save(state)
+    origin = earlier["from"] if earlier else str(head.path)
+    head.write(model, result.w, result.b, {"from": origin, "state": state.name,
+                                          "config": str(config), **result.meta})
+    raw = adapted_head_graph(graph.raw, det, model.name)
+    out_path.write_text(f"# {graph.name} adapted to a home by `streamser adapt` "
+                        f"(head: {model.name})\n" + _yaml_dump(raw))
+    for line in report.lines():
+        click.echo(line, err=True)
+    click.echo(f"wrote {out_path}, {model} and {state}", err=True)
+
+
 def _yaml_dump(raw: dict[str, Any]) -> str:
     import yaml
     return yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=100)
@@ -51,11 +86,14 @@ def _yaml_dump(raw: dict[str, Any]) -> str:
               help="cry_start times that were wrong (or a file of JSON lines with 't').")
 @click.option("--cry-set", type=click.Path(), help="Cry set to fit against (default: the "
               "bundled one, python -m streamser.adapt.cryset rebuilds it).")
+@click.option("--method", type=click.Choice(["head", "verifier"]), default="head",
+              show_default=True, help="head: re-fit the detector head's last layer (a new "
+              ".head.onnx); verifier: a verify.home node after the head.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), metavar="NEW.yaml",
               help="The adapted graph; its verifier is written beside it.")
 def adapt_cmd(config: str, negatives: tuple[str, ...], positives: tuple[str, ...],
               record_s: float | None, recording: str | None, events: str | None,
-              marks: str | None, cry_set: str | None, out: str) -> None:
+              marks: str | None, cry_set: str | None, method: str, out: str) -> None:
     """Teach CONFIG's detector this home's own sounds; write NEW.yaml that runs it."""
     from ..adapt import cryset
     from ..adapt.detector import AdaptError, adapted_graph, find_detector
@@ -87,6 +125,12 @@ def adapt_cmd(config: str, negatives: tuple[str, ...], positives: tuple[str, ...
             from ..adapt.record import record
             neg.append(record(graph, det.source, record_s,
                               out_path.with_suffix(".recording.flac")))
+        if method == "head":
+            if det.verifier:
+                raise AdaptError(f"{config} was adapted with --method verifier; adapt it "
+                                 "with --method verifier (or adapt the original graph)")
+            _adapt_head(config, graph, det, cs, neg, pos, out_path)
+            return
         base = None
         if det.verifier:
             base = Verifier.load(graph.nodes[det.verifier].params.model)  # type: ignore
