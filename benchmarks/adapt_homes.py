@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--work", default=str(Path.home() / ".cache/streamser/adapt_homes"))
     ap.add_argument("--homes", default=",".join(h.name for h in homes.HOMES))
     ap.add_argument("--json", default="results/adapt/homes.json")
+    ap.add_argument("--method", default="verifier", choices=["verifier", "head"],
+                    help="adapt's --method")
     a = ap.parse_args(argv)
     if homes.groups() != set(RESERVED):
         raise SystemExit("benchmarks/homes.py and streamser.adapt.cryset.RESERVED disagree")
@@ -84,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         folder = homes.build(home, i, a.data, work)
         info = json.loads((folder / "home.json").read_text())
         cpu, refused = streamser("adapt", config, "--negatives", str(folder / "enrol"),
-                                 "--out", str(folder / "home.yaml"), refusable=True)
+                                 "--out", str(folder / "home.yaml"), "--method", a.method,
+                                 refusable=True)
         res = {"home": home.name, **info, "adapt_cpu_s": round(cpu, 1), "refused": refused}
         # a refused adaptation leaves the robot as it was
         after = config if refused else str(folder / "home.yaml")

@@ -212,7 +212,7 @@ def test_verifier_pairs_rows_and_scores_in_either_order(adapted: Path) -> None:
 
 def test_refitted_head_lowers_the_homes_cry_scores_and_keeps_the_guards(
         tmp_path: Path) -> None:
-    """--method head (the default) writes NEW.head.onnx: on the home's own clips its cry
+    """--method head writes NEW.head.onnx: on the home's own clips its cry
     scores fall, the held-out cries of the guard are found as often, the graph's infer
     node gives what the numpy re-fit computed, and a second adapt appends."""
     from streamser.adapt import cryset
@@ -227,7 +227,8 @@ def test_refitted_head_lowers_the_homes_cry_scores_and_keeps_the_guards(
     for k, p in enumerate(home_sounds()):
         (home / f"{k}_{p.name}").symlink_to(p)
     out = tmp_path / "home.yaml"
-    done = cli("adapt", str(CONFIG), "--negatives", str(home), "--out", str(out), timeout=300)
+    done = cli("adapt", str(CONFIG), "--method", "head", "--negatives", str(home), "--out",
+               str(out), timeout=300)
     assert done.returncode == 0, done.stderr
     raw = yaml.safe_load(out.read_text())
     assert raw["nodes"]["detect"]["params"]["model"] == "home.head.onnx"
@@ -254,7 +255,7 @@ def test_refitted_head_lowers_the_homes_cry_scores_and_keeps_the_guards(
         np.testing.assert_allclose(scorer(rows[:50])[:, 0], after[:50], atol=1e-4)
     finally:
         scorer.close()
-    again = cli("adapt", str(out), "--negatives", str(home), "--out",
+    again = cli("adapt", str(out), "--method", "head", "--negatives", str(home), "--out",
                 str(tmp_path / "again.yaml"), timeout=300)
     assert again.returncode == 0, again.stderr
     assert f"appended to {len(rows)} earlier rows" in again.stderr

@@ -86,7 +86,7 @@ def _yaml_dump(raw: dict[str, Any]) -> str:
               help="cry_start times that were wrong (or a file of JSON lines with 't').")
 @click.option("--cry-set", type=click.Path(), help="Cry set to fit against (default: the "
               "bundled one, python -m streamser.adapt.cryset rebuilds it).")
-@click.option("--method", type=click.Choice(["head", "verifier"]), default="head",
+@click.option("--method", type=click.Choice(["head", "verifier"]), default="verifier",
               show_default=True, help="head: re-fit the detector head's last layer (a new "
               ".head.onnx); verifier: a verify.home node after the head.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), metavar="NEW.yaml",
