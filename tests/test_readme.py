@@ -47,6 +47,8 @@ SKIP = [
     (r"^streamser train |^python -m streamser\.train\.", "minutes of training"),
     (r"^streamser eval runs/", "needs the checkpoint the skipped training writes"),
     (r"^#!|^echo ", "a script's body, not a command"),
+    (r"^streamser adapt |^python -m streamser\.adapt\.",
+     "needs a home's own recordings (tests/test_adapt.py runs adapt on real clips)"),
 ]
 #: (regex, replacement): the same command on a short input
 SHORTEN = [

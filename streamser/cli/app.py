@@ -8,6 +8,7 @@ import click
 
 from .. import __version__
 from .evaluation import bench_cmd, mkstream_cmd, plot_events_cmd, score_events_cmd
+from .adapt import adapt_cmd
 from .export import export_cmd
 from .graphs import graph_cmd, validate_cmd
 from .io import devices_cmd, keys_cmd, listen_cmd, monitor_cmd
@@ -29,5 +30,5 @@ def main(verbose: bool) -> None:
 for _command in (run_cmd, launch_cmd, node_cmd, validate_cmd, plugins_cmd, inspect_cmd,
                  graph_cmd, keys_cmd, devices_cmd, monitor_cmd, listen_cmd, train_cmd,
                  eval_cmd, models_cmd, export_cmd, mkstream_cmd, score_events_cmd, bench_cmd,
-                 plot_events_cmd):
+                 plot_events_cmd, adapt_cmd):
     main.add_command(_command)

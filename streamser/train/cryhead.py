@@ -378,6 +378,33 @@ def _full(head: Head, values: np.ndarray, fill: float) -> np.ndarray:
     return full
 
 
+def excluded_items(data: dict[str, np.ndarray], sources: str, cry_folds: str,
+                   root: str) -> np.ndarray:
+    """Per cached item: left out by ``--exclude-sources`` (names matched against each
+    clip's corpus source and group, read from the corpus manifests under ``root``) or
+    ``--exclude-cry-folds``."""
+    names = set()
+    if sources.startswith("@"):
+        names = {x.strip() for x in Path(sources[1:]).read_text().splitlines() if x.strip()}
+    elif sources:
+        names = {x.strip() for x in sources.split(",") if x.strip()}
+    out = np.zeros(len(data["paths"]), bool)
+    if names:
+        from .crycorpus import read_corpus
+        groups = {str(Path(i.path).resolve()): {i.source, i.group} for i in read_corpus(root)}
+        unknown = names - set().union(*groups.values())
+        if unknown:
+            raise SystemExit(f"--exclude-sources: not in {root}: {', '.join(sorted(unknown))}")
+        out |= np.array([bool(groups.get(str(Path(p).resolve()), {s}) & names)
+                         for p, s in zip(data["paths"], data["sources"])])
+    folds = {int(f) for f in cry_folds.split(",") if f.strip()}
+    if folds:
+        cry_item = np.zeros(len(out), bool)
+        cry_item[data["item"][data["y"] == 0]] = True
+        out |= cry_item & np.isin(data["folds"], list(folds))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Train the shipped head on every fold of the cache and write it as ONNX + JSON."""
     import argparse
@@ -394,19 +421,31 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--hop", type=float, default=0.48)
     ap.add_argument("--smoothing", default="{}", help="the graph's smooth.hysteresis params "
                                                      "(JSON), recorded in the metadata")
+    ap.add_argument("--exclude-sources", default="", metavar="NAME,...|@FILE",
+                    help="leave out every clip whose corpus source or group (a voice) is "
+                         "one of these (a head that never heard them)")
+    ap.add_argument("--exclude-cry-folds", default="", metavar="F,...",
+                    help="leave out the cry clips of these folds")
+    ap.add_argument("--data", default="../shared/data",
+                    help="the corpus (for --exclude-sources: its groups)")
     a = ap.parse_args(argv)
     spec = HeadSpec(inputs=a.inputs, classes=a.classes, hidden=a.hidden, anchor=a.anchor,
                     hard=a.hard)
-    data = np.load(Path(a.cache).expanduser() / "train.npz")
+    data = dict(np.load(Path(a.cache).expanduser() / "train.npz"))
+    dropped = excluded_items(data, a.exclude_sources, a.exclude_cry_folds, a.data)
+    keep = ~dropped[data["item"]]
     sources = data["sources"][data["item"]]
-    head = train(data["emb"], data["logit"], data["y"], sources, spec)
+    head = train(data["emb"][keep], data["logit"][keep], data["y"][keep], sources[keep], spec)
     out = Path(a.out)
     name = out.name.split(".")[0]
     meta = {"hop": a.hop, "saved": date.today().isoformat(),
             "training": {"command": "python -m streamser.train.cryhead " + " ".join(
                 argv if argv is not None else __import__("sys").argv[1:]),
-                "rows": int((data["y"] >= 0).sum()), "clips": int(len(data["paths"])),
-                "data": "every corpus of ../shared/data (cryembed.py), all five folds"},
+                "rows": int((data["y"][keep] >= 0).sum()),
+                "clips": int(len(data["paths"]) - dropped.sum()),
+                "data": "every corpus of ../shared/data (cryembed.py), all five folds"
+                        + (f", less {int(dropped.sum())} clips (--exclude-*)"
+                           if dropped.any() else "")},
             "smoothing": json.loads(a.smoothing), "license_data": "see NOTICE"}
     write_onnx(head, out, name, meta)
     size = out.stat().st_size
