@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from .executors import EXECUTORS
-from .executors.common import Control
+from .executors.common import Control, NodeFailed
 from .graph import Graph, GraphError, Problem, build_graph, read_graph
 from .pcm import to_mono
 from .pushing import PUSHED, TAP, Blocks, Channel, Event, InlineEngine, OnEvent, ThreadedEngine
@@ -92,6 +92,7 @@ class Pipeline:
         self._rate: int | None = None
         self._engine: InlineEngine | ThreadedEngine | None = None
         self._closed = False
+        self._failed: NodeFailed | None = None
         self._lock = threading.Lock()
 
     # the graph ---------------------------------------------------------------------------
@@ -169,8 +170,12 @@ class Pipeline:
             engine = self._engine_for(int(sample_rate))
             blocks = self._streams.setdefault(stream, Blocks(stream, self._block,
                                                               self._rate or 0))
-            for frame in blocks.add(x):
-                engine.feed(frame)
+            try:
+                for frame in blocks.add(x):
+                    engine.feed(frame)
+            except NodeFailed as exc:
+                self._failed = exc                   # told once: close() then stops quietly
+                raise
             return self._channel.take()
 
     def close(self) -> list[Event]:
@@ -189,6 +194,9 @@ class Pipeline:
                     if last is not None:
                         self._engine.feed(last)
                 self._engine.finish()
+            except NodeFailed:
+                if self._failed is None:             # not yet told by a push
+                    raise
             finally:
                 self._engine.stop()
                 self._channel.forget()

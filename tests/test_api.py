@@ -92,7 +92,7 @@ def test_one_pipeline_serves_many_streams(stream, tmp_path) -> None:
     """Two robots' audio interleaved, each under its own stream id: each stream's events
     are its file run's (with its id)."""
     a, rate = sf.read(stream, dtype="int16")
-    b = sf.read(data_file("babycry_esc/crying/1-187207-A.flac"), dtype="int16")[0]
+    b = sf.read(data_file("babycry_esc/crying/1-211527-A.flac"), dtype="int16")[0]
     b = np.concatenate([b, np.zeros(rate, np.int16), b])
     sf.write(tmp_path / "b.wav", b, rate, subtype="PCM_16")
     robot = streamser.open(ROBOT)
@@ -110,21 +110,23 @@ def test_run_iterates_a_files_events_in_every_executor(stream) -> None:
     want = file_run(stream)
     for executor in ("inline", "threads", "processes"):
         assert list(streamser.open(ROBOT, executor=executor).run(stream)) == want, executor
+    # the synthetic scene's imitations are not cries to the robot: a synth input runs to
+    # its end and gives no cry (tests/test_cry_robot.py)
     scene = list(streamser.open(ROBOT).run("synth:cry_scene"))
-    assert scene and {e["event"] for e in scene} <= {"cry_start", "cry_end"}
+    assert {e["event"] for e in scene} <= {"cry_start", "cry_end"}
 
 
 def test_set_overrides_and_callbacks(stream) -> None:
-    want = file_run(stream, "--set", "smooth.on_threshold=0.995", "--set",
+    want = file_run(stream, "--set", "smooth.on_threshold=0.95", "--set",
                     "smooth.min_off=3")
     seen: list[dict] = []
-    got = list(streamser.open(ROBOT, set={"smooth.on_threshold": 0.995, "smooth.min_off": 3},
+    got = list(streamser.open(ROBOT, set={"smooth.on_threshold": 0.95, "smooth.min_off": 3},
                               on_event=seen.append).run(stream))
     assert got == want and seen == want
     samples, rate = sf.read(stream, dtype="int16")
     for executor in ("inline", "threads"):
         seen.clear()
-        robot = streamser.open(ROBOT, set=["smooth.on_threshold=0.995", "smooth.min_off=3"],
+        robot = streamser.open(ROBOT, set=["smooth.on_threshold=0.95", "smooth.min_off=3"],
                                executor=executor, on_event=seen.append)
         for i in range(0, len(samples), 16000):
             robot.push(samples[i:i + 16000], rate)
@@ -233,10 +235,11 @@ def test_a_failing_node_raises_node_failed(cry_clip, tmp_path) -> None:
         robot.close()
 
 
-def test_the_api_imports_neither_torch_nor_matplotlib(cry_clip) -> None:
+def test_the_api_imports_neither_torch_nor_matplotlib() -> None:
+    cry = data_file("babycry_esc/crying/1-211527-A.flac")     # a cry the robot finds
     code = textwrap.dedent(f"""\
         import sys, soundfile as sf, streamser
-        x, rate = sf.read({str(cry_clip)!r}, dtype="int16")
+        x, rate = sf.read({str(cry)!r}, dtype="int16")
         robot = streamser.open({ROBOT!r})
         assert robot.push(x, rate) + robot.close()
         print(sorted(m for m in ("torch", "matplotlib", "tensorflow") if m in sys.modules))

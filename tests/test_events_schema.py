@@ -42,8 +42,8 @@ def speech_cries(tmp_path_factory) -> Path:
     """Speech (emodb), a real cry (ESC-50), laughter, the cry again: 16 kHz."""
     from streamser.train.clips import load_audio
     parts = [load_audio(data_file(p), 16000) for p in (
-        "emodb/03a01Nc.flac", "babycry_esc/crying/1-187207-A.flac",
-        "babycry_esc/laugh/laugh_1.m4a_3.flac", "babycry_esc/crying/1-187207-A.flac")]
+        "emodb/03a01Nc.flac", "babycry_esc/crying/1-211527-A.flac",
+        "babycry_esc/laugh/laugh_1.m4a_3.flac", "babycry_esc/crying/1-211527-A.flac")]
     path = tmp_path_factory.mktemp("events") / "speech_cries.wav"
     sf.write(path, np.concatenate(parts), 16000, subtype="PCM_16")
     return path
@@ -102,7 +102,7 @@ def _listen(endpoint: str) -> subprocess.Popen[str]:
 def test_a_subscriber_that_connected_first_gets_every_event(executor, tmp_path) -> None:
     """The first event of a file run comes half a second of audio in: a publisher that
     did not wait for its subscriber would lose it (and, run alone, everything)."""
-    cry = data_file("babycry_esc/crying/1-187207-A.flac")
+    cry = data_file("babycry_esc/crying/1-211527-A.flac")
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     listener = _listen(endpoint)
     res = cli("run", str(CONFIGS / "cry_robot.yaml"), "--input", str(cry), "-q",

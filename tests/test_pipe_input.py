@@ -27,7 +27,7 @@ def speech_cries(tmp_path_factory) -> Path:
     """12 s of real audio at 16 kHz, 16-bit: speech (emodb), then two cries (ESC-50)."""
     from streamser.train.clips import load_audio
     speech = load_audio(data_file("emodb/03a01Nc.flac"), 16000)
-    cry = load_audio(data_file("babycry_esc/crying/1-187207-A.flac"), 16000)
+    cry = load_audio(data_file("babycry_esc/crying/1-211527-A.flac"), 16000)
     path = tmp_path_factory.mktemp("pipe") / "speech_cries.wav"
     sf.write(path, np.concatenate([speech, cry, cry])[:12 * 16000], 16000, subtype="PCM_16")
     return path
