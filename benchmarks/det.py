@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streamser.evaluation.detcurve import Smoothing, choose, curve, pooled
+from streamser.evaluation.detcurve import Smoothing, choose, curve, detections, pooled
 from streamser.train.crycorpus import FOLDS
 from streamser.train.cryembed import MAP_SCALE
 from streamser.train.cryhead import HeadSpec, train
@@ -164,6 +164,24 @@ def stream_scores(spec: HeadSpec | str | None, head, s: dict, hop: float) -> np.
 _TRAINED: dict[tuple, object] = {}
 
 
+def by_source(scored: tuple, hop: float, on: float, smoothing: Smoothing) -> dict[str, int]:
+    """False alarms of one stream at start threshold ``on``, by the source of the segment
+    each overlaps most (``gap``: room tone between segments)."""
+    scores, segments, _ = scored
+    p = smoothing.params(on)
+    dets = detections(scores, hop, p["on_threshold"], p["off_threshold"], p["window"],
+                      p["min_on"], p["min_off"])
+    cries = [g for g in segments if g["kind"] in ("cry", "cry_over_noise")]
+    out: dict[str, int] = {}
+    for d in dets:
+        if any(d.start < g["end"] and d.end > g["start"] for g in cries):
+            continue
+        best = max(segments, key=lambda g: min(g["end"], d.end) - max(g["start"], d.start))
+        src = best["source"] if min(best["end"], d.end) > max(best["start"], d.start) else "gap"
+        out[src] = out.get(src, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 def evaluate(name: str, spec: HeadSpec | None, hop: float, smoothing: Smoothing,
              train_rows: dict, streams: dict, max_fa: float, max_latency: float,
              copies: int = 99) -> dict:
@@ -196,7 +214,12 @@ def evaluate(name: str, spec: HeadSpec | None, hop: float, smoothing: Smoothing,
         for k in SETS:
             sc = scored(f, k)
             test_streams[k].append(sc)
-            fold[k] = curve([sc], hop, [chosen["on_threshold"]], smoothing)[0]
+            fold[f"curve_{k}"] = curve([sc], hop, grid, smoothing)
+            fold[k] = next(p for p in fold[f"curve_{k}"]
+                           if p["on_threshold"] == chosen["on_threshold"])
+            for label, thr in SHIPPED.get(name, {}).items():
+                fold.setdefault("false_alarms_by_source", {}).setdefault(label, {})[k] = \
+                    by_source(sc, hop, thr, smoothing)
         per_fold.append(fold)
         print(f"  {name} fold {f}: on {chosen['on_threshold']} | " + " | ".join(
             f"{k} recall {fold[k]['recall']:.3f} FA/h {fold[k]['false_alarms_per_hour']:.1f}"
