@@ -13,7 +13,7 @@ from typing import Any
 
 from ..frames import Frame
 from ..graph import Graph
-from ..metrics import NodeMetrics
+from ..metrics import LIVE, NodeMetrics
 from ..node import Node, Source
 from ..streams import expired_count
 from .common import (
@@ -32,6 +32,7 @@ def run_inline(graph: Graph, control: Control) -> dict[str, dict[str, Any]]:
     """Run the graph to completion (or until stopped) and return per-node metrics."""
     nodes: dict[str, Node] = {}
     metrics = {name: NodeMetrics() for name in graph.nodes}
+    LIVE.update(metrics)
     guards: dict[str, Guarded] = {}
     inbox: dict[str, dict[str, list[Frame]]] = {name: {} for name in graph.nodes}
     ended: set[str] = set()
@@ -41,7 +42,9 @@ def run_inline(graph: Graph, control: Control) -> dict[str, dict[str, Any]]:
     def emit(name: str, frames: Any) -> None:
         metrics[name].frames_out += len(frames)
         for consumer in graph.consumers[name]:
-            inbox[consumer].setdefault(name, []).extend(frames)
+            takes = graph.nodes[consumer].takes
+            inbox[consumer].setdefault(name, []).extend(
+                frames if takes is None else [f for f in frames if f.kind in takes])
 
     def epoch() -> None:
         """Every node, in topological order, takes this epoch's frames, input by input."""
