@@ -32,7 +32,7 @@ def run_inline(graph: Graph, control: Control) -> dict[str, dict[str, Any]]:
     """Run the graph to completion (or until stopped) and return per-node metrics."""
     nodes: dict[str, Node] = {}
     metrics = {name: NodeMetrics() for name in graph.nodes}
-    LIVE.update(metrics)
+    LIVE[graph.name] = metrics
     guards: dict[str, Guarded] = {}
     inbox: dict[str, dict[str, list[Frame]]] = {name: {} for name in graph.nodes}
     ended: set[str] = set()

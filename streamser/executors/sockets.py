@@ -509,7 +509,7 @@ def run_partition(graph: Graph, names: Iterable[str], control: Control,
                 raise NodeFailed(name, exc) from exc
             threads.append(_NodeThread(name, node, wiring[name], graph, ctx, curve, control,
                                        handoff, cpu))
-            LIVE[name] = threads[-1].metrics
+            LIVE.setdefault(graph.name, {})[name] = threads[-1].metrics
         for t in threads:
             t.start()
         deadline = None
