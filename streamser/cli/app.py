@@ -13,6 +13,7 @@ from .graphs import graph_cmd, validate_cmd
 from .io import devices_cmd, keys_cmd, monitor_cmd
 from .plugins import inspect_cmd, plugins_cmd
 from .running import node_cmd, run_cmd
+from .service import service_cmd
 from .train import eval_cmd, models_cmd, train_cmd
 
 
@@ -28,5 +29,6 @@ def main(verbose: bool) -> None:
 
 for _command in (run_cmd, node_cmd, validate_cmd, plugins_cmd, inspect_cmd, graph_cmd,
                  keys_cmd, devices_cmd, monitor_cmd, train_cmd, eval_cmd, models_cmd,
-                 export_cmd, mkstream_cmd, score_events_cmd, bench_cmd, plot_events_cmd):
+                 export_cmd, mkstream_cmd, score_events_cmd, bench_cmd, plot_events_cmd,
+                 service_cmd):
     main.add_command(_command)
