@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import Field, model_validator
 
-from streamser.dsp.crydesc import CryFrames, Settings, frame_length, room_level
+from streamser.dsp.crydesc import CryFrames, Settings, frame_length, history, room_level
 from streamser.frames import Frame
 from streamser.node import Node, Params
 from streamser.streams import StreamStates
@@ -57,7 +57,7 @@ class DescribeParams(Params):
 @dataclass
 class _Cry:
     start: int  # sample index of the cry's t
-    room_db: float | None
+    room_db: float | None  # the room's level before it
     frames: CryFrames
     cursor: int  # sample index of the next frame to analyse
 
@@ -114,7 +114,8 @@ class DescribeCry(Node):
             if st.end - st.cry.cursor >= ANALYSE_EVERY_S * rate:
                 self._analyse(st, st.end)
         keep = round((self.params.noise_window + self.params.max_delay) * rate)
-        oldest = min(st.end - keep, st.cry.cursor if st.cry is not None else st.end)
+        oldest = min(st.end - keep, st.cry.cursor - history(rate) if st.cry is not None
+                     else st.end)
         while st.chunks and st.chunks[0][0] + len(st.chunks[0][1]) <= oldest:
             st.chunks.popleft()
 
@@ -136,7 +137,7 @@ class DescribeCry(Node):
         until = float(event["t"] if name == f"{prefix}_end" else event.get("emitted_at",
                                                                              event["t"]))
         self._analyse(st, min(st.end, round(until * st.rate)))
-        described = {**event, **st.cry.frames.describe(until, st.cry.room_db)}
+        described = {**event, **st.cry.frames.describe(until)}
         if name == f"{prefix}_end":
             st.cry = None
         return Frame("event", frame.data, t=frame.t, seq=frame.seq, stream=frame.stream,
@@ -146,8 +147,8 @@ class DescribeCry(Node):
         start = round(t * st.rate)
         before = st.read(start - round(self.params.noise_window * st.rate), start)
         cursor = max(start, st.held_from())
-        return _Cry(start, room_level(before, st.rate), CryFrames(st.rate, self._settings),
-                    cursor)
+        room = room_level(before, st.rate)
+        return _Cry(start, room, CryFrames(st.rate, self._settings, room), cursor)
 
     def _analyse(self, st: _Stream, upto: int) -> None:
         """Analyse the whole frames of the open cry between its cursor and ``upto``."""
@@ -156,5 +157,6 @@ class DescribeCry(Node):
         x = st.read(cry.cursor, upto)
         n = len(x) - len(x) % frame_length(st.rate)
         if n > 0:
-            cry.frames.add(x[:n], cry.cursor / st.rate)
+            before = st.read(cry.cursor - history(st.rate), cry.cursor)
+            cry.frames.add(x[:n], cry.cursor / st.rate, before)
             cry.cursor += n

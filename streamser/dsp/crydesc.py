@@ -7,8 +7,10 @@ Audio is cut into consecutive 32 ms frames (no overlap). Per frame:
 - ``f0`` and ``periodicity``: YIN (:func:`streamser.dsp.pitch.yin`) between ``f0_min``
   and ``f0_max``; periodicity is the frame's normalised correlation one period later.
 
-A frame is *voiced* when its periodicity reaches ``voicing`` and its level is at least
-6 dB above the room's level. Over the cry (its ``start`` to the event's time):
+A frame is *voiced* when its level is at least 6 dB above the room's level and its
+periodicity reaches ``voicing`` (the pitch search, on audio decimated to about 8 kHz, runs
+only on frames loud enough to be voiced). Over the cry (its ``start`` to the event's
+time):
 
 - ``loudness_db``: the power mean of the voiced frames' levels (of every frame when
   none is voiced), in dBFS;
@@ -30,6 +32,7 @@ A frame is *voiced* when its periodicity reaches ``voicing`` and its level is at
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -61,10 +64,10 @@ def frame_length(rate: int) -> int:
     return max(1, round(FRAME_S * rate))
 
 
-def levels_db(frames: np.ndarray) -> np.ndarray:
-    """(n, L) frames -> their levels in dBFS, ``(n,)``."""
-    power = np.mean(np.square(frames, dtype=np.float64), axis=1)
-    return 10 * np.log10(np.maximum(power, 10 ** (FLOOR_DB / 10)))
+def powers(frames: np.ndarray) -> np.ndarray:
+    """(n, L) frames -> their mean squares, floored at FLOOR_DB."""
+    return np.maximum(np.mean(np.square(frames, dtype=np.float64), axis=1),
+                      10 ** (FLOOR_DB / 10))
 
 
 def as_frames(x: np.ndarray, rate: int) -> np.ndarray:
@@ -77,69 +80,115 @@ def as_frames(x: np.ndarray, rate: int) -> np.ndarray:
 def room_level(x: np.ndarray, rate: int) -> float | None:
     """The room's level in dBFS: the 20th percentile of the frame levels of ``x``."""
     frames = as_frames(x, rate)
-    return float(np.percentile(levels_db(frames), 20)) if len(frames) else None
+    return float(np.percentile(to_db(powers(frames)), 20)) if len(frames) else None
 
 
-def power_mean_db(levels: np.ndarray) -> float:
-    return float(10 * np.log10(np.mean(10 ** (levels / 10))))
+def to_db(power: np.ndarray | float) -> Any:
+    return 10 * np.log10(power)
+
+
+def power_mean_db(power: np.ndarray) -> float:
+    return float(to_db(np.mean(power)))
 
 
 @dataclass
 class CryFrames:
-    """The frames of one cry analysed so far: their start times and measurements."""
+    """The frames of one cry analysed so far: start times, powers, F0, voicing."""
 
     rate: int
     settings: Settings
-    t: list[np.ndarray] = field(default_factory=list)
-    level: list[np.ndarray] = field(default_factory=list)
-    f0: list[np.ndarray] = field(default_factory=list)
-    periodicity: list[np.ndarray] = field(default_factory=list)
+    room_db: float | None
+    columns: tuple[list[np.ndarray], ...] = field(default_factory=lambda: ([], [], [], []))
 
-    def add(self, x: np.ndarray, t0: float) -> None:
-        """Analyse the whole frames of ``x`` (audio starting at stream time ``t0``)."""
+    def add(self, x: np.ndarray, t0: float, before: np.ndarray) -> None:
+        """Analyse the whole frames of ``x`` (audio starting at stream time ``t0``);
+        ``before``: the audio just before it (the decimation filter's memory, see
+        :func:`pitch_input`)."""
         frames = as_frames(x, self.rate)
         if not len(frames):
             return
         s = self.settings
-        f0, per = _pitch(frames, self.rate, s.f0_min, s.f0_max)
-        self.t.append(t0 + np.arange(len(frames)) * frames.shape[1] / self.rate)
-        self.level.append(levels_db(frames))
-        self.f0.append(f0)
-        self.periodicity.append(per)
+        power = powers(frames)
+        floor = FLOOR_DB if self.room_db is None else self.room_db
+        loud = to_db(power) >= floor + VOICED_ABOVE_ROOM_DB
+        f0, voiced = np.zeros(len(frames)), np.zeros(len(frames), bool)
+        if loud.any():
+            low, low_rate = pitch_input(x[:frames.size], before, self.rate)
+            pitch, periodicity = _pitch(low.reshape(len(frames), -1)[loud], low_rate,
+                                        s.f0_min, s.f0_max)
+            f0[loud], voiced[loud] = pitch, periodicity >= s.voicing
+        t = t0 + np.arange(len(frames)) * frames.shape[1] / self.rate
+        for column, values in zip(self.columns, (t, power, f0, voiced)):
+            column.append(values)
 
     def _arrays(self) -> tuple[np.ndarray, ...]:
         """The four columns, each joined into one array (and kept so)."""
-        columns = (self.t, self.level, self.f0, self.periodicity)
-        for col in columns:
-            if len(col) != 1:
-                col[:] = [np.concatenate(col) if col else np.zeros(0)]
-        return tuple(col[0] for col in columns)
+        for column in self.columns:
+            if len(column) > 1:
+                column[:] = [np.concatenate(column)]
+        return tuple(c[0] if c else np.zeros(0) for c in self.columns)
 
-    def describe(self, until: float, room_db: float | None) -> dict[str, Any]:
+    def describe(self, until: float) -> dict[str, Any]:
         """The descriptors of the frames that end by stream time ``until``."""
         s, step = self.settings, frame_length(self.rate) / self.rate
-        t, level, f0, per = self._arrays()
-        keep = t + step <= until + 1e-9
-        t, level, f0, per = t[keep], level[keep], f0[keep], per[keep]
-        floor = FLOOR_DB if room_db is None else room_db
-        voiced = (per >= s.voicing) & (level >= floor + VOICED_ABOVE_ROOM_DB)
-        loudness = power_mean_db(level[voiced] if voiced.any() else level) if len(t) else None
-        recent = t >= until - s.window
-        now = level[recent & voiced] if (recent & voiced).any() else level[recent]
-        intensity = None
-        if len(now):
-            x = (power_mean_db(now) - s.quiet_db) / (s.loud_db - s.quiet_db)
-            intensity = round(float(np.clip(x, 0.0, 1.0)), 3)
+        t, power, f0, voiced = self._arrays()
+        n = int(np.searchsorted(t, until - step + 1e-9, side="right"))
+        t, power, f0, voiced = t[:n], power[:n], f0[:n], voiced[:n]
+        if not n:
+            return {"loudness_db": None, "above_noise_db": None, "f0_hz": None,
+                    "voiced": 0.0, "units": 0, "intensity": None, "trend": "steady"}
+        any_voiced = bool(voiced.any())
+        loudness = power_mean_db(power[voiced] if any_voiced else power)
+        k = int(np.searchsorted(t, until - s.window))  # the last `window` seconds
+        now_power = power[k:][voiced[k:]] if voiced[k:].any() else power[k:]
+        level = (power_mean_db(now_power) - s.quiet_db) / (s.loud_db - s.quiet_db)
         return {
-            "loudness_db": _round(loudness, 1),
-            "above_noise_db": _round(None if loudness is None or room_db is None
-                                     else loudness - room_db, 1),
-            "f0_hz": _round(float(np.median(f0[voiced])) if voiced.any() else None, 1),
-            "voiced": round(float(voiced.mean()), 3) if len(t) else 0.0,
+            "loudness_db": round(loudness, 1),
+            "above_noise_db": None if self.room_db is None else round(loudness - self.room_db,
+                                                                      1),
+            "f0_hz": round(float(np.median(f0[voiced])), 1) if any_voiced else None,
+            "voiced": round(float(np.count_nonzero(voiced)) / n, 3),
             "units": count_units(voiced, step),
-            "intensity": intensity,
-            "trend": trend(t[recent], level[recent], until, s),
+            "intensity": round(float(np.clip(level, 0.0, 1.0)), 3),
+            "trend": trend(t[k:], power[k:], until, s),
         }
+
+
+def decimation(rate: int) -> int:
+    """The factor q that brings ``rate`` down towards 8 kHz for the pitch search (a frame
+    must hold a whole number of decimated samples; 1: none)."""
+    n = frame_length(rate)
+    return next((q for q in range(max(1, rate // 8000), 1, -1) if n % q == 0), 1)
+
+
+@lru_cache(maxsize=8)
+def _lowpass(q: int) -> np.ndarray:
+    """A windowed-sinc low-pass for decimation by ``q`` (cut-off 0.45 of the new rate),
+    reversed for a dot product with the samples it weighs."""
+    n = np.arange(-4 * q, 4 * q + 1)
+    h = np.sinc(0.9 * n / q) * np.hamming(len(n))
+    return (h / h.sum())[::-1].copy()
+
+
+def history(rate: int) -> int:
+    """Samples of audio before a chunk that :func:`pitch_input` needs (its memory)."""
+    q = decimation(rate)
+    return 0 if q == 1 else len(_lowpass(q)) - 1
+
+
+def pitch_input(x: np.ndarray, before: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
+    """``x`` low-passed and decimated for the pitch search (a cry's F0 lies below 2 kHz,
+    so about 8 kHz is plenty, at a quarter of the FFT work of 16 kHz): a causal filter
+    whose memory is ``before`` (zeros where it is short), so that no value depends on how
+    the audio was cut into chunks."""
+    q = decimation(rate)
+    if q == 1:
+        return np.asarray(x, np.float64), rate
+    h = _lowpass(q)
+    memory = before[len(before) - min(len(before), len(h) - 1):]
+    full = np.concatenate([np.zeros(len(h) - 1 - len(memory)), memory, x])
+    windows = np.lib.stride_tricks.sliding_window_view(full, len(h))[::q]
+    return windows @ h, rate // q
 
 
 def _pitch(frames: np.ndarray, rate: int, f0_min: float, f0_max: float
@@ -151,35 +200,30 @@ def _pitch(frames: np.ndarray, rate: int, f0_min: float, f0_max: float
     return yin(frames, rate, f0_min, min(f0_max, rate / 4))
 
 
-def _round(x: float | None, digits: int) -> float | None:
-    return None if x is None else round(x, digits)
-
-
 def count_units(voiced: np.ndarray, step: float) -> int:
     """Runs of voiced frames, joined across breaks of <= UNIT_GAP_S, lasting >= UNIT_MIN_S."""
-    runs: list[list[int]] = []  # [first, last] frame index
-    for i in np.flatnonzero(voiced):
-        if runs and (i - runs[-1][1] - 1) * step <= UNIT_GAP_S + 1e-9:
-            runs[-1][1] = i
-        else:
-            runs.append([i, i])
-    return sum(1 for a, b in runs if (b - a + 1) * step >= UNIT_MIN_S - 1e-9)
+    idx = np.flatnonzero(voiced)
+    if not len(idx):
+        return 0
+    breaks = np.flatnonzero((np.diff(idx) - 1) * step > UNIT_GAP_S + 1e-9)
+    first = np.concatenate(([idx[0]], idx[breaks + 1]))
+    last = np.concatenate((idx[breaks], [idx[-1]]))
+    return int(np.sum((last - first + 1) * step >= UNIT_MIN_S - 1e-9))
 
 
-def trend(t: np.ndarray, level: np.ndarray, until: float, s: Settings) -> str:
+def trend(t: np.ndarray, power: np.ndarray, until: float, s: Settings) -> str:
     """rising / steady / falling: a line through 1 s bins of the level (see the module)."""
     if not len(t) or until - t[0] < 3.0:
         return "steady"
-    bins = np.floor((t - t[0]) / 1.0).astype(int)
-    centres, means = [], []
-    for b in np.unique(bins):
-        inside = bins == b
-        if inside.sum() * FRAME_S >= 0.5:  # a bin at least half full
-            centres.append(float(t[inside].mean()))
-            means.append(power_mean_db(level[inside]))
-    if len(centres) < 3:
+    bins = ((t - t[0]) // 1.0).astype(np.int64)
+    count = np.bincount(bins)
+    full = count * FRAME_S >= 0.5  # bins at least half full
+    if np.count_nonzero(full) < 3:
         return "steady"
-    slope = float(np.polyfit(centres, means, 1)[0])
+    x = np.bincount(bins, weights=t)[full] / count[full]
+    y = to_db(np.bincount(bins, weights=power)[full] / count[full])
+    x = x - x.mean()
+    slope = float(np.dot(x, y - y.mean()) / np.dot(x, x))
     change = slope * min(s.window, until - t[0])
     return "rising" if change >= s.trend_db else "falling" if change <= -s.trend_db \
         else "steady"
