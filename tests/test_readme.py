@@ -6,7 +6,8 @@ against the click commands, so a renamed option fails here); every ``python FILE
 ``pytest FILE`` must name a file that exists. Then the commands run in order, in a
 scratch folder that sees the repository's ``configs/`` and ``../shared/data`` as the
 README does, with long durations shortened (``SHORTEN``) and the cry robot's event
-publisher moved off tcp 5556 to a free port (another run on the machine may hold 5556).
+publisher moved off tcp 5556 to a free port (another run on the machine may hold 5556;
+the home robot's page and broker port too).
 Commands that need a
 microphone, a running graph, minutes of training, a package install or the test suite
 itself are skipped, each for the reason in ``SKIP``.
@@ -38,6 +39,9 @@ SKIP = [
     (r"^streamser train |^python -m streamser\.train\.", "minutes of training"),
     (r"^streamser eval runs/", "needs the checkpoint the skipped training writes"),
     (r"^#!|^echo ", "a script's body, not a command"),
+    (r"^(sudo )?streamser service install (?!.*--out)", "installs a system service"),
+    (r"^(sudo )?(systemctl|journalctl|loginctl) ", "manages the machine's services"),
+    (r"^python3? examples/soothe\.py", "a robot that runs until stopped (needs a broker)"),
 ]
 #: (regex, replacement): the same command on a short input
 SHORTEN = [
@@ -134,6 +138,11 @@ def _run(where: str, cmd: str, cwd: Path) -> None:
         words = [sys.executable, "-m", "streamser", *words[1:]]
         if words[3:4] in (["run"], ["bench"]) and "configs/cry_robot.yaml" in words:
             words += ["--set", f"publish.endpoint=tcp://127.0.0.1:{free_port()}"]
+        if words[3:4] == ["run"] and "configs/cry_robot_home.yaml" in words:
+            # its page and publisher on free ports; no broker here: do not wait for one
+            words += ["--set", f"publish.endpoint=tcp://127.0.0.1:{free_port()}",
+                      "--set", f"web.port={free_port()}", "--set", f"mqtt.port={free_port()}",
+                      "--set", "mqtt.connect_wait=0", "--set", "mqtt.drain=0"]
     import glob
     words = [w2 for w in words for w2 in (sorted(glob.glob(w, root_dir=cwd)) or [w])]
     done = subprocess.run(words, cwd=cwd, capture_output=True, text=True, timeout=120,

@@ -107,6 +107,7 @@ class WebSink(Node):
         self._scores: deque[tuple[float, float]] = deque()
         self._events: deque[dict[str, Any]] = deque(maxlen=p.events)
         self._crying: dict[str, float] = {}  # stream -> t of its open cry
+        self._cries: deque[dict[str, Any]] = deque()  # the chart's: stream, start, end
         self._starts: deque[dict[str, Any]] = deque(maxlen=100)  # recent cry_starts
         self._now = 0.0
         self._health: dict[str, Any] = {}
@@ -133,8 +134,16 @@ class WebSink(Node):
             if name == f"{prefix}_start":
                 self._crying[frame.stream] = float(event.get("t", frame.t))
                 self._starts.append(event)
+                self._cries.append({"stream": frame.stream, "start": event.get("t"),
+                                    "end": None})
             elif name == f"{prefix}_end":
                 self._crying.pop(frame.stream, None)
+                for cry in self._cries:
+                    if cry["stream"] == frame.stream and cry["end"] is None:
+                        cry["end"] = event.get("t")
+            while self._cries and (self._cries[0]["end"] or self._now) < \
+                    self._now - self.params.history:
+                self._cries.popleft()
             self._events.append(event)
             state = self._state()
         self._site.clients.send("event", {"event": event, "state": state})
@@ -156,7 +165,9 @@ class WebSink(Node):
         with self._lock:
             return {"graph": self.graph_name, "state": self._state(),
                     "scores": list(self._scores), "events": list(self._events),
+                    "cries": list(self._cries),
                     "history": self.params.history, "health": self._health,
+                    "max_events": self.params.events,
                     "last_start": self._starts[-1] if self._starts else None}
 
     # the page's side --------------------------------------------------------------------

@@ -3,7 +3,7 @@
 const token = new URLSearchParams(location.search).get("token");
 const q = token ? "?token=" + encodeURIComponent(token) : "";
 const view = { state: { now: 0, crying: {} }, scores: [], events: [], history: 300,
-               health: {}, lastStart: null };
+               health: {}, lastStart: null, maxEvents: 50, cries: [] };
 const $ = (id) => document.getElementById(id);
 
 function clock(seconds) {
@@ -30,7 +30,7 @@ const FIELDS = [["score", (v) => "score " + v.toFixed(2)],
   ["label", (v) => "need " + v],
   ["loudness_db", (v) => v + " dBFS"], ["above_noise_db", (v) => v + " dB over the room"],
   ["f0_hz", (v) => "F0 " + Math.round(v) + " Hz"], ["voiced", (v) => Math.round(100 * v) + " % voiced"],
-  ["units", (v) => v + " bursts"], ["intensity", (v) => "intensity " + v.toFixed(2)],
+  ["units", (v) => v + (v === 1 ? " burst" : " bursts")], ["intensity", (v) => "intensity " + v.toFixed(2)],
   ["trend", (v) => v], ["reason", (v) => v], ["lost_for", (v) => "away " + v + " s"]];
 
 function details(e) {
@@ -58,7 +58,7 @@ function renderHealth() {
   const nodes = view.health.nodes || {};
   body.replaceChildren(...Object.entries(nodes).map(([name, m]) => {
     const tr = document.createElement("tr");
-    for (const text of [name, m.in, m.dropped, m.rejected, m.errors, m.cpu]) {
+    for (const text of [name, m.in + " / " + m.out, m.dropped, m.rejected, m.errors, m.cpu]) {
       const td = document.createElement("td");
       td.textContent = String(text);
       tr.appendChild(td);
@@ -79,12 +79,7 @@ function renderChart() {
   const x = (t) => ((t - start) / view.history) * w, y = (s) => h - 4 - s * (h - 8);
   g.clearRect(0, 0, w, h);
   g.fillStyle = "rgba(217, 67, 47, 0.12)";  // the cries
-  let open = null;
-  for (const e of view.events) {
-    if (e.event === "cry_start") open = e.t;
-    if (e.event === "cry_end" && open !== null) { g.fillRect(x(open), 0, x(e.t) - x(open), h); open = null; }
-  }
-  for (const t of Object.values(view.state.crying)) g.fillRect(x(t), 0, w - x(t), h);
+  for (const c of view.cries) g.fillRect(x(c.start), 0, x(c.end ?? end) - x(c.start), h);
   g.strokeStyle = "#e3e6ea";
   for (const s of [0, 0.5, 1]) { g.beginPath(); g.moveTo(0, y(s)); g.lineTo(w, y(s)); g.stroke(); }
   g.strokeStyle = "#1d2430";
@@ -100,16 +95,23 @@ function onMessage(msg) {
   const d = msg.data;
   if (msg.type === "snapshot") {
     Object.assign(view, { state: d.state, scores: d.scores, events: d.events,
-                          history: d.history, health: d.health, lastStart: d.last_start });
+                          history: d.history, health: d.health, lastStart: d.last_start,
+                          maxEvents: d.max_events, cries: d.cries });
     $("graph").textContent = "streamser · " + d.graph;
     document.title = d.graph + " · streamser";
-    $("minutes").textContent = String(Math.round(d.history / 60));
+    $("span").textContent = d.history >= 120 ? Math.round(d.history / 60) + " minutes"
+                                             : Math.round(d.history) + " seconds";
     render();
   } else if (msg.type === "event") {
     view.events.push(d.event);
-    if (view.events.length > 200) view.events.shift();
+    while (view.events.length > view.maxEvents) view.events.shift();
     view.state = d.state;
-    if (d.event.event === "cry_start") view.lastStart = d.event;
+    if (d.event.event === "cry_start") {
+      view.lastStart = d.event;
+      view.cries.push({ stream: d.event.stream, start: d.event.t, end: null });
+    } else if (d.event.event === "cry_end") {
+      for (const c of view.cries) if (c.stream === d.event.stream && c.end === null) c.end = d.event.t;
+    }
     renderState(); renderEvents(); renderChart();
   } else if (msg.type === "score") {
     view.scores.push([d.t, d.score]);
