@@ -102,6 +102,10 @@ def test_documented_options_exist(where: str, cmd: str) -> None:
             words = words[1:]
         command = group.get_command(click.Context(group), words[0])
         assert command is not None, f"{where}: no command 'streamser {words[0]}'"
+        while isinstance(command, click.Group) and len(words) > 1:  # service install
+            words = words[1:]
+            command = command.get_command(click.Context(command), words[0])
+            assert command is not None, f"{where}: {cmd}: no subcommand '{words[0]}'"
         known = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
         used = {w.split("=")[0] for w in words[1:] if w.startswith("-") and w != "-"}
         assert used <= known, f"{where}: {cmd}: unknown {sorted(used - known)}"
