@@ -5,6 +5,7 @@ served, and the descriptors on every cry_end."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -116,3 +117,22 @@ def test_home_robot_on_a_recorded_stream(tmp_path) -> None:
     assert kept[f"{prefix}/cry"] == "OFF" and kept[f"{prefix}/status"] == "offline"
     assert 0 <= float(kept[f"{prefix}/score"]) <= 1
     assert sum(t.startswith("homeassistant/") and t.endswith("/config") for t in kept) == 3
+
+
+def test_the_home_robot_runs_without_torch_or_matplotlib(tmp_path) -> None:
+    """The robot's runtime (MQTT, page and descriptors included) imports neither."""
+    blocker = tmp_path / "blocked"
+    blocker.mkdir()
+    for name in ("torch", "matplotlib"):
+        (blocker / f"{name}.py").write_text(f"raise ImportError('{name} blocked by a test')\n")
+    clip = data_file("babycry_esc/crying/1-187207-A.flac")
+    res = subprocess.run(
+        [sys.executable, "-m", "streamser", "run", str(ROOT / "configs" / "cry_robot_home.yaml"),
+         "--input", str(clip), "--events", str(tmp_path / "ev.jsonl"), "-q",
+         "--set", f"mqtt.port={free_port()}", "--set", "mqtt.connect_wait=0",
+         "--set", "mqtt.drain=0", "--set", f"web.port={free_port()}",
+         "--set", f"publish.endpoint=tcp://127.0.0.1:{free_port()}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(blocker)})
+    assert res.returncode == 0, res.stderr
+    assert "blocked" not in res.stderr

@@ -4,6 +4,7 @@ READY=1, then WATCHDOG=1 while frames flow, and stops pinging when they stop."""
 from __future__ import annotations
 
 import getpass
+import os
 import shutil
 import signal
 import socket
@@ -71,7 +72,7 @@ def test_watchdog_pings_while_frames_flow_and_stops_when_they_stop(tmp_path) -> 
     env = {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "400000",
            "PYTHONPATH": str(TESTS)}
     proc = subprocess.Popen([sys.executable, "-m", "streamser", "run", str(graph), "-q"],
-                            env={**__import__("os").environ, **env},
+                            env={**os.environ, **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     got: list[tuple[float, str]] = []
     t0 = time.monotonic()
