@@ -25,7 +25,6 @@ import json
 import logging
 import re
 import socket
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -34,6 +33,7 @@ from streamser import __version__
 from streamser.frames import Frame
 from streamser.jsonlines import strict_dumps
 from streamser.node import Node, Params, missing_module
+from streamser.security import secret_line
 
 from .mqttlink import Broker, BrokerRefused, Link, Message
 
@@ -76,11 +76,7 @@ class MqttParams(Params):
 
 def read_credentials(path: str) -> tuple[str, str]:
     """USER:PASSWORD from the first line of ``path`` (ValueError: one line saying why)."""
-    try:
-        first = Path(path).read_text().splitlines()[:1]
-    except OSError as exc:
-        raise ValueError(f"cannot read credentials file {path}: {exc.strerror}") from None
-    user, sep, password = (first[0] if first else "").partition(":")
+    user, sep, password = secret_line(path, "credentials").partition(":")
     if not sep or not user:
         raise ValueError(f"credentials file {path}: its first line must be USER:PASSWORD")
     return user, password

@@ -29,6 +29,7 @@ from pydantic import Field, model_validator
 from streamser.frames import Frame
 from streamser.metrics import LIVE
 from streamser.node import Node, Params
+from streamser.security import secret_line
 
 from .webserver import Site, serve
 
@@ -46,11 +47,7 @@ def is_loopback(host: str) -> bool:
 
 def read_token(path: str) -> str:
     """The first line of ``path`` (ValueError: one line saying why)."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as exc:
-        raise ValueError(f"cannot read token file {path}: {exc.strerror}") from None
-    token = lines[0].strip() if lines else ""
+    token = secret_line(path, "token")
     if len(token) < 16:
         raise ValueError(f"token file {path}: its first line must hold a token of at least "
                          "16 characters (make one: head -c 24 /dev/urandom | base64)")

@@ -51,19 +51,16 @@ class Clients:
                 self._queues.remove(q)
 
     def send(self, kind: str, data: Any) -> None:
-        text = json.dumps({"type": kind, "data": data}, allow_nan=False)
-        with self._lock:
-            for q in self._queues:
-                try:
-                    q.put_nowait(text)
-                except queue.Full:
-                    pass
+        self._put(json.dumps({"type": kind, "data": data}, allow_nan=False))
 
     def close(self) -> None:
+        self._put(None)  # each stream ends
+
+    def _put(self, item: str | None) -> None:
         with self._lock:
             for q in self._queues:
                 try:
-                    q.put_nowait(None)
+                    q.put_nowait(item)
                 except queue.Full:
                     pass
 
