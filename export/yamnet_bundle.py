@@ -12,6 +12,7 @@ the model, its origin, its license and these changes.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import json
@@ -32,6 +33,7 @@ TASK = "AudioSet sound event tagging (521 classes, independent sigmoid scores) p
 ORIGIN = ("Google's YAMNet (tensorflow/models research/audioset/yamnet), patch-input int8 "
           "TFLite as published in google-coral/coralmicro models/yamnet_spectra_in.tflite")
 LICENSE = "Apache-2.0"
+MEAN_OP, FULLY_CONNECTED_OP = 40, 9          # TFLite builtin operator codes
 FRONTEND: dict[str, Any] = {"features": [{"plugin": "features.logmel", "params": {}}],
                             "rate": 16000, "patch": {"hop": 0.48}}
 
@@ -64,7 +66,13 @@ def parameter_count(model: bytes) -> int:
 
 
 def renamed_signature(model: bytes) -> bytes:
-    """The model with its one signature's input and output named ``x`` and ``probs``."""
+    """The model with its one signature's input and output named ``x`` and ``probs``, and
+    four more outputs: ``embedding`` (the 1024-wide MEAN before the dense layer),
+    ``logits`` (the dense layer's 521 outputs before the sigmoid), ``feature_map`` (the
+    last block's ``3 x 2 x 1024`` output that the MEAN pools: time and frequency kept) and
+    ``block12`` (the last block's input, for a head that retrains that block), all int8
+    with their quantization (a reader dequantizes them). They cost nothing: the tensors are computed
+    anyway, and a backbone reader (``features.yamnet``) takes them from the same call."""
     from ai_edge_litert.tools import flatbuffer_utils
 
     obj = flatbuffer_utils.convert_bytearray_to_object(bytearray(model))
@@ -74,6 +82,20 @@ def renamed_signature(model: bytes) -> bytes:
     if len(sig.inputs) != 1 or len(sig.outputs) != 1:
         raise ValueError("expected one input and one output")
     sig.inputs[0].name, sig.outputs[0].name = "x", "probs"
+    graph = obj.subgraphs[0]
+    codes = [obj.operatorCodes[op.opcodeIndex].builtinCode for op in graph.operators]
+    mean = max(i for i, c in enumerate(codes) if c == MEAN_OP)
+    if codes[mean + 1] != FULLY_CONNECTED_OP:
+        raise ValueError("expected MEAN then FULLY_CONNECTED at the top of YAMNet")
+    extra = {"embedding": int(graph.operators[mean].outputs[0]),
+             "logits": int(graph.operators[mean + 1].outputs[0]),
+             "feature_map": int(graph.operators[mean].inputs[0]),
+             "block12": int(graph.operators[mean - 2].inputs[0])}
+    for name, tensor in extra.items():
+        graph.outputs = np.append(graph.outputs, np.int32(tensor))
+        out = copy.deepcopy(sig.outputs[0])
+        out.name, out.tensorIndex = name, tensor
+        sig.outputs.append(out)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
 
 
@@ -90,7 +112,9 @@ def bundle(source: Path, zoo: Path = ZOO) -> Path:
             "labels": labels, "frontend": FRONTEND, "parameters": parameter_count(original),
             "size_bytes": len(model), "origin": ORIGIN, "license": LICENSE,
             "notice": "NOTICE", "source_sha256": hashlib.sha256(original).hexdigest(),
-            "changes": "signature input/output renamed x/probs; streamser metadata added"}
+            "changes": ("signature input/output renamed x/probs; outputs embedding (MEAN), "
+                        "logits (before the sigmoid), feature_map (the MEAN's input) and "
+                        "block12 (the last block's input) added; streamser metadata added")}
     (zoo / f"{NAME}.json").write_text(json.dumps(meta, indent=1) + "\n")
     return out
 

@@ -120,9 +120,17 @@ def score(episodes: list[dict[str, Any]], detections: list[Detection], length_s:
     false_alarms = int(len(detections) - sum(matched_det))
     lat = np.asarray(latencies) if latencies else np.zeros(0)
     by_kind: dict[str, int] = {}
-    for d, ok in zip(detections, matched_det):
-        if not ok and segments is not None:
-            best = max(segments, key=lambda seg: overlap(seg, d), default=None)
+    if segments is not None:
+        order = sorted(segments, key=lambda seg: seg["start"])
+        starts = np.array([seg["start"] for seg in order])
+        longest = max((seg["end"] - seg["start"] for seg in order), default=0.0)
+        for d, ok in zip(detections, matched_det):
+            if ok:
+                continue
+            # only segments starting within (d.start - longest, d.end) can overlap d
+            lo, hi = np.searchsorted(starts, [d.start - longest, d.end])
+            near = order[lo:hi]
+            best = max(near, key=lambda seg: overlap(seg, d), default=None)
             kind = best["kind"] if best is not None and overlap(best, d) > 0 else "gap"
             by_kind[kind] = by_kind.get(kind, 0) + 1
     return {"episodes": len(episodes), "detections": len(detections), "matched": hit,

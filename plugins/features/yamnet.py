@@ -1,0 +1,105 @@
+"""features.yamnet: YAMNet as a backbone, one embedding row per 0.96 s log-mel patch.
+
+The bundled ``yamnet.int8.tflite`` (Google's YAMNet, AudioSet, Apache-2.0; see the zoo's
+NOTICE) has five outputs per patch: ``probs`` (521 sigmoid scores), ``logits`` (the same
+before the sigmoid), ``embedding`` (the 1024-wide mean before the dense layer),
+``feature_map`` (what that mean pools: 3 time x 2 frequency x 1024, flattened in that
+order) and ``block12`` (the last block's input, same shape). This
+node runs it once per patch and emits the chosen outputs as one ``features`` row, for a
+small head (``infer`` on features) to read. A head trained on these rows does not care
+how they were made, and ``streamser adapt`` fits a home's verifier on the same rows.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from streamser.frames import Frame
+from streamser.node import Node, Params
+
+OUTPUTS = ("embedding", "logits", "probs", "feature_map", "block12")
+PATCH_SHAPE = (96, 64)
+
+
+class YamnetParams(Params):
+    outputs: list[Literal["embedding", "logits", "probs", "feature_map", "block12"]] = Field(
+        ["embedding"], min_length=1,
+        description="Which YAMNet outputs make the row, concatenated in the order given: "
+                    "embedding (1024), logits (521), probs (521), feature_map (the last "
+                    "block's 3 x 2 x 1024 output, before the mean), block12 (its input).")
+    model: str = Field("yamnet", description="Bundled model name or a YAMNet patch "
+                                             "TFLite file with those three outputs.")
+    threads: int = Field(1, ge=1, le=64, description="LiteRT threads.")
+
+
+class YamnetBackbone:
+    """The YAMNet flatbuffer behind an ``outputs``-selecting call: ``(P, 96, 64)`` log-mel
+    patches -> ``(P, D)`` float32 rows (outputs dequantized, concatenated)."""
+
+    def __init__(self, model: str | Path = "yamnet", outputs: tuple[str, ...] = ("embedding",),
+                 threads: int = 1) -> None:
+        from streamser.plugins.infer.backends import _tflite_interpreter, native_stderr
+        from streamser.zoo import artifact
+        path = Path(model) if Path(model).is_file() else artifact(str(model), ".int8.tflite")
+        with native_stderr():
+            self.interp = _tflite_interpreter(path.read_bytes(), threads, False)
+            self.interp.allocate_tensors()
+        details = self.interp.get_signature_runner().get_output_details()
+        missing = [o for o in outputs if o not in details]
+        if missing:
+            raise ValueError(f"{path.name} has no output {', '.join(missing)} (rebuild it "
+                             "with python -m streamser.export.yamnet_bundle)")
+        self._in = self.interp.get_signature_runner().get_input_details()["x"]
+        self._out = [details[o] for o in outputs]
+        self.dims = sum(int(np.prod(d["shape"][1:])) for d in self._out)
+
+    def __call__(self, patches: np.ndarray) -> np.ndarray:
+        rows = np.empty((len(patches), self.dims), np.float32)
+        for i, patch in enumerate(patches):
+            self.interp.set_tensor(self._in["index"], patch[None].astype(np.float32))
+            self.interp.invoke()
+            rows[i] = np.concatenate([_dequantize(self.interp.get_tensor(d["index"]), d)
+                                      for d in self._out])
+        return rows
+
+
+def _dequantize(q: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    scale, zero = detail["quantization"]
+    if q.dtype == np.float32 or not scale:
+        return q.reshape(-1).astype(np.float32)
+    return ((q.reshape(-1).astype(np.float32) - zero) * scale).astype(np.float32)
+
+
+class YamnetFeatures(Node):
+    """YAMNet backbone: a ``(96, 64)`` log-mel patch -> one row of its embedding (and/or
+    logits, probs). Output: ``features`` ``(1, D)``, ``t`` the patch's start, meta ``hop``
+    (the patch hop), ``win`` (the patch's span, so ``t + win`` is the last sample it
+    read) and ``upto``."""
+
+    Params = YamnetParams
+    params: YamnetParams
+    inputs = ("patch",)
+    outputs = ("features",)
+
+    @classmethod
+    def audio_rate(cls, params: Params, rate: int | None) -> int | None:
+        return None
+
+    def start(self) -> None:
+        self.backbone = YamnetBackbone(self.params.model, tuple(self.params.outputs),
+                                       self.params.threads)
+
+    def process(self, frame: Frame) -> list[Frame]:
+        if tuple(frame.data.shape) != PATCH_SHAPE:
+            raise ValueError(f"{self.name}: expects (96, 64) log-mel patches "
+                             f"(features.logmel + window.patch), got {list(frame.data.shape)}")
+        upto = float(frame.meta.get("upto") or frame.t + 0.975)
+        meta = {"hop": frame.meta.get("hop", 0.48), "win": upto - frame.t, "upto": upto,
+                "sample_rate": frame.meta.get("sample_rate")}
+        if frame.meta.get("gap"):
+            meta["gap"] = True
+        return [Frame("features", self.backbone(frame.data[None]), t=frame.t, seq=frame.seq,
+                      stream=frame.stream, meta=meta)]

@@ -1,0 +1,111 @@
+"""The cry head on YAMNet's rows: the backbone node, the leave-source-out corpus, the
+offline detection curve against the smoothing node, and the head's ONNX export."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamser.frames import Frame
+from streamser.train.crycorpus import FOLDS, KINDS, read_corpus
+
+from .conftest import DATA, data_file
+
+CRY = "babycry_esc/crying/1-187207-A.flac"
+LAUGH = "babycry_esc/laugh/laugh_1.m4a_0.flac"
+
+
+def _patches(rel: str) -> np.ndarray:
+    from streamser.train.data import FrontEnd, load_audio
+    fe = FrontEnd.from_dict({"features": ["features.logmel"], "patch": {"hop": 0.48}})
+    return fe.extract(load_audio(data_file(rel)))
+
+
+def test_backbone_node_rows_are_yamnets_outputs_and_score_a_cry_above_a_laugh() -> None:
+    from streamser.plugins.features.yamnet import YamnetBackbone, YamnetFeatures
+    patches = _patches(CRY)
+    node = YamnetFeatures(YamnetFeatures.Params(outputs=["embedding", "logits", "probs"]),
+                          "yamnet")
+    node.start()
+    rows = np.concatenate([node.process(Frame("patch", p, t=0.48 * i,
+                                              meta={"hop": 0.48, "upto": 0.48 * i + 0.975}))
+                           [0].data for i, p in enumerate(patches)])
+    assert rows.shape == (len(patches), 1024 + 521 + 521)
+    emb, logits, probs = rows[:, :1024], rows[:, 1024:1545], rows[:, 1545:]
+    assert emb.min() >= 0 and emb.max() <= 6.01                   # ReLU6, then a mean
+    # the sigmoid of the logits is the probs output (int8 rounding apart)
+    assert np.abs(1 / (1 + np.exp(-logits)) - probs).max() < 0.08
+    laugh = YamnetBackbone(outputs=("probs",))(_patches(LAUGH))
+    assert probs[:, [19, 20]].max() > 2 * laugh[:, [19, 20]].max()
+    assert np.array_equal(YamnetBackbone(outputs=("embedding",))(patches), emb)
+
+
+def test_corpus_folds_keep_sources_whole_and_each_fold_has_cries() -> None:
+    items = read_corpus(data_file("noncry/manifest.csv").parents[1])
+    assert {i.kind for i in items} <= set(KINDS)
+    fold_of: dict[str, set[int]] = {}
+    for i in items:
+        fold_of.setdefault(i.source, set()).add(i.fold)
+    assert all(len(f) == 1 for f in fold_of.values())
+    for f in range(FOLDS):
+        assert sum(i.is_cry for i in items if i.fold == f) >= 30
+    by = {(i.corpus, i.category): i.kind for i in items}
+    assert by["vocal", "adult_solo_singing_calm"] == "singing"
+    assert by["vocal", "child_speech"] == "child_speech"
+    assert by["sfx", "adult_laugh_cartoon"] == "laugh"
+    assert by["sfx", "goat"] == "animal"
+    sfx_sources = {i.source for i in items if i.corpus == "sfx"}
+    assert sfx_sources == {f"sfx/{lib}" for lib in
+                           {i.path.relative_to(DATA / "sfx").parts[0] for i in items
+                            if i.corpus == "sfx"}}
+
+
+def test_offline_detections_are_the_smoothing_nodes_events() -> None:
+    from streamser.evaluation.detcurve import detections
+    from streamser.plugins.features.yamnet import YamnetBackbone
+    from streamser.plugins.smooth import Hysteresis
+    patches = np.concatenate([_patches(LAUGH), _patches(CRY), _patches(LAUGH), _patches(CRY)])
+    scores = YamnetBackbone(outputs=("probs",))(patches)[:, [19, 20]].max(axis=1)
+    for on, off, window, min_off in ((0.05, 0.02, 1, 1.0), (0.05, 0.03, 2, 0.5)):
+        node = Hysteresis(Hysteresis.Params(label=0, on_threshold=on, off_threshold=off,
+                                            window=window, min_on=0.0, min_off=min_off),
+                          "smooth")
+        node.start()
+        events = [f.meta for i, s in enumerate(scores)
+                  for f in node.process(Frame("scores", np.array([s], np.float32),
+                                              t=0.48 * i, meta={"upto": 0.48 * i + 0.975}))]
+        events += [f.meta for f in node.flush()]
+        starts = [(e["t"], e["emitted_at"]) for e in events if e["event"] == "cry_start"]
+        ends = [e["t"] for e in events if e["event"] == "cry_end"]
+        dets = detections(scores, 0.48, on, off, window, 0.0, min_off, block=None)
+        assert len(starts) >= 2
+        assert [(d.start, d.emitted_at) for d in dets] == starts
+        assert [d.end for d in dets] == pytest.approx(ends)
+
+
+@pytest.mark.parametrize("anchor,context,inputs", [(0.0, 1, "both"), (1.0, 1, "both"),
+                                                  (0.0, 3, "both"), (1.0, 2, "map")])
+def test_head_onnx_export_scores_as_the_trained_head(tmp_path, anchor: float, context: int,
+                                                    inputs: str) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from streamser.plugins.features.yamnet import YamnetBackbone
+    from streamser.plugins.infer.backends import open_backend
+    from streamser.train.cryhead import BACKBONE_OUTPUTS, HeadSpec, train, write_onnx
+    cry, laugh = _patches(CRY), _patches(LAUGH)
+    rows = YamnetBackbone(outputs=tuple(BACKBONE_OUTPUTS[inputs]))(
+        np.concatenate([cry, laugh]))
+    first = rows.shape[1] - 521
+    kind = np.array([0] * len(cry) + [KINDS.index("laugh")] * len(laugh), np.int8)
+    source = np.array(["a"] * len(cry) + ["b"] * len(laugh))
+    spec = HeadSpec(inputs=inputs, hidden=16, anchor=anchor, context=context, epochs=30)
+    head = train(rows[:, :first], rows[:, first:], kind, source, spec)
+    want = head.cry_score(rows[:, :first], rows[:, first:])
+    assert want[:len(cry)].mean() > 10 * want[len(cry):].mean()
+    backend = open_backend(write_onnx(head, tmp_path / "head.onnx", "head", {}), "auto", 1)
+    assert backend.contract.labels == KINDS
+    states = backend.contract.initial_states(1)       # one row at a time, as infer runs it
+    got = []
+    for row in backend.contract.normalize(rows):
+        probs, states = backend.run(row[None], states)
+        got.append(probs[0, 0])
+    np.testing.assert_allclose(got, want, atol=1e-4)
