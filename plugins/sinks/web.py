@@ -6,8 +6,8 @@ detect]``). Updates reach open pages by server-sent events; every asset is serve
 node (no CDN: a robot may have no internet). The false-alarm button appends the last
 ``cry_start`` to ``false_alarms``, one JSON object per line::
 
-    {"t": 12.48, "stream": "default", "marked_at": "2026-05-01T21:04:11Z",
-     "emitted_at": 13.44, "score": 0.91, "graph": "cry_robot_home", "event": "cry_start"}
+    {"t": 38.416, "stream": "default", "marked_at": "2026-12-07T18:29:38Z",
+     "emitted_at": 38.912, "score": 0.974, "graph": "cry_robot_home", "event": "cry_start"}
 
 (``t``: the stream time of the cry_start the user says was wrong), which ``streamser
 adapt --false-alarms FILE`` reads. HTTP details and access rules: :mod:`.webserver`.
