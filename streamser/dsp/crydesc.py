@@ -91,14 +91,44 @@ def power_mean_db(power: np.ndarray) -> float:
     return float(to_db(np.mean(power)))
 
 
+class Column:
+    """A growing 1-D array: appending copies only the new values (capacity doubles)."""
+
+    def __init__(self, dtype: type) -> None:
+        self.data = np.zeros(256, dtype)
+        self.size = 0
+
+    def extend(self, values: np.ndarray) -> None:
+        end = self.size + len(values)
+        if end > len(self.data):
+            grown = np.zeros(max(end, 2 * len(self.data)), self.data.dtype)
+            grown[:self.size] = self.data[:self.size]
+            self.data = grown
+        self.data[self.size:end] = values
+        self.size = end
+
+    @property
+    def values(self) -> np.ndarray:
+        return self.data[:self.size]
+
+
 @dataclass
 class CryFrames:
-    """The frames of one cry analysed so far: start times, powers, F0, voicing."""
+    """The frames of one cry analysed so far: start times, powers, voicing, running sums
+    (so that an update costs little however long the cry), and the voiced frames' F0."""
 
     rate: int
     settings: Settings
     room_db: float | None
-    columns: tuple[list[np.ndarray], ...] = field(default_factory=lambda: ([], [], [], []))
+    #: per frame: start time, power, running voiced count, voiced power and power
+    t: Column = field(default_factory=lambda: Column(float))
+    power: Column = field(default_factory=lambda: Column(float))
+    count: Column = field(default_factory=lambda: Column(np.int64))
+    vpower: Column = field(default_factory=lambda: Column(float))
+    apower: Column = field(default_factory=lambda: Column(float))
+    #: per voiced frame, in order: its index and its F0
+    voiced_at: Column = field(default_factory=lambda: Column(np.int64))
+    voiced_f0: Column = field(default_factory=lambda: Column(float))
 
     def add(self, x: np.ndarray, t0: float, before: np.ndarray) -> None:
         """Analyse the whole frames of ``x`` (audio starting at stream time ``t0``);
@@ -117,40 +147,47 @@ class CryFrames:
             pitch, periodicity = _pitch(low.reshape(len(frames), -1)[loud], low_rate,
                                         s.f0_min, s.f0_max)
             f0[loud], voiced[loud] = pitch, periodicity >= s.voicing
-        t = t0 + np.arange(len(frames)) * frames.shape[1] / self.rate
-        for column, values in zip(self.columns, (t, power, f0, voiced)):
-            column.append(values)
-
-    def _arrays(self) -> tuple[np.ndarray, ...]:
-        """The four columns, each joined into one array (and kept so)."""
-        for column in self.columns:
-            if len(column) > 1:
-                column[:] = [np.concatenate(column)]
-        return tuple(c[0] if c else np.zeros(0) for c in self.columns)
+        n = self.t.size
+        last = (self.count.data[n - 1], self.vpower.data[n - 1], self.apower.data[n - 1]) \
+            if n else (0, 0.0, 0.0)
+        self.t.extend(t0 + np.arange(len(frames)) * frames.shape[1] / self.rate)
+        self.power.extend(power)
+        self.count.extend(last[0] + np.cumsum(voiced))
+        self.vpower.extend(last[1] + np.cumsum(power * voiced))
+        self.apower.extend(last[2] + np.cumsum(power))
+        self.voiced_at.extend(n + np.flatnonzero(voiced))
+        self.voiced_f0.extend(f0[voiced])
 
     def describe(self, until: float) -> dict[str, Any]:
         """The descriptors of the frames that end by stream time ``until``."""
         s, step = self.settings, frame_length(self.rate) / self.rate
-        t, power, f0, voiced = self._arrays()
+        t, power, count = self.t.values, self.power.values, self.count.values
+        vpower, apower = self.vpower.values, self.apower.values
         n = int(np.searchsorted(t, until - step + 1e-9, side="right"))
-        t, power, f0, voiced = t[:n], power[:n], f0[:n], voiced[:n]
         if not n:
             return {"loudness_db": None, "above_noise_db": None, "f0_hz": None,
                     "voiced": 0.0, "units": 0, "intensity": None, "trend": "steady"}
-        any_voiced = bool(voiced.any())
-        loudness = power_mean_db(power[voiced] if any_voiced else power)
         k = int(np.searchsorted(t, until - s.window))  # the last `window` seconds
-        now_power = power[k:][voiced[k:]] if voiced[k:].any() else power[k:]
-        level = (power_mean_db(now_power) - s.quiet_db) / (s.loud_db - s.quiet_db)
+
+        def power_mean(lo: int) -> float:  # of frames lo..n-1: the voiced ones if any
+            before = (int(count[lo - 1]), vpower[lo - 1], apower[lo - 1]) if lo else (0, 0, 0)
+            voiced_n = int(count[n - 1]) - before[0]
+            if voiced_n:
+                return float(to_db((vpower[n - 1] - before[1]) / voiced_n))
+            return float(to_db((apower[n - 1] - before[2]) / (n - lo)))
+
+        m = int(count[n - 1])  # voiced frames among the first n
+        loudness = power_mean(0)
+        level = (power_mean(k) - s.quiet_db) / (s.loud_db - s.quiet_db)
         return {
             "loudness_db": round(loudness, 1),
             "above_noise_db": None if self.room_db is None else round(loudness - self.room_db,
                                                                       1),
-            "f0_hz": round(float(np.median(f0[voiced])), 1) if any_voiced else None,
-            "voiced": round(float(np.count_nonzero(voiced)) / n, 3),
-            "units": count_units(voiced, step),
+            "f0_hz": round(float(np.median(self.voiced_f0.values[:m])), 1) if m else None,
+            "voiced": round(m / n, 3),
+            "units": count_units(self.voiced_at.values[:m], step),
             "intensity": round(float(np.clip(level, 0.0, 1.0)), 3),
-            "trend": trend(t[k:], power[k:], until, s),
+            "trend": trend(t[k:n], power[k:n], until, s),
         }
 
 
@@ -165,7 +202,7 @@ def decimation(rate: int) -> int:
 def _lowpass(q: int) -> np.ndarray:
     """A windowed-sinc low-pass for decimation by ``q`` (cut-off 0.45 of the new rate),
     reversed for a dot product with the samples it weighs."""
-    n = np.arange(-4 * q, 4 * q + 1)
+    n = np.arange(-2 * q, 2 * q + 1)
     h = np.sinc(0.9 * n / q) * np.hamming(len(n))
     return (h / h.sum())[::-1].copy()
 
@@ -200,9 +237,9 @@ def _pitch(frames: np.ndarray, rate: int, f0_min: float, f0_max: float
     return yin(frames, rate, f0_min, min(f0_max, rate / 4))
 
 
-def count_units(voiced: np.ndarray, step: float) -> int:
-    """Runs of voiced frames, joined across breaks of <= UNIT_GAP_S, lasting >= UNIT_MIN_S."""
-    idx = np.flatnonzero(voiced)
+def count_units(idx: np.ndarray, step: float) -> int:
+    """Runs of voiced frames (``idx``: their indices, in order), joined across breaks of
+    <= UNIT_GAP_S, lasting >= UNIT_MIN_S."""
     if not len(idx):
         return 0
     breaks = np.flatnonzero((np.diff(idx) - 1) * step > UNIT_GAP_S + 1e-9)
