@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 ALTERNATIVE = "use --input FILE or --input synth:NAME to run the graph without a microphone"
+#: PortAudio's constants as pyaudio names them (paFloat32, paContinue, paInputOverflow),
+#: so that a device layer other than pyaudio (a test's) needs no pyaudio.
+PA_FLOAT32, PA_CONTINUE, PA_INPUT_OVERFLOW = 1, 0, 2
 
 
 class AudioUnavailable(RuntimeError):

@@ -21,6 +21,7 @@ from .wire import DEFAULT_MAX_PAYLOAD_BYTES
 from .yamlfile import YamlError, load_with_lines
 
 GRAPH_KEYS = {"name": "graph name", "description": "free text", "nodes": "the nodes",
+              "extends": "a graph file whose nodes this one adds to or changes",
               "queue": "high-water mark, frames per socket", "max_frame_bytes": "payload limit",
               "curve": "CurveZMQ secret key file for tcp links",
               "pin_threads": "run a partition's node threads on one core (default true)",
@@ -81,14 +82,24 @@ class NodeSpec:
     #: Whether a live source feeds this node (``Node.live_input``).
     live_input: bool = False
 
+    #: The graph's name (a node's default topic prefix, say).
+    graph_name: str = ""
+
     @property
     def is_source(self) -> bool:
         return issubclass(self.cls, Source)
+
+    @property
+    def takes(self) -> frozenset[str] | None:
+        """The frame kinds delivered to this node (None: every kind). A producer's frames
+        of other kinds go only to its consumers that take them."""
+        return None if ANY in self.cls.inputs else frozenset(self.cls.inputs)
 
     def build(self) -> Node:
         node = self.cls(self.params, self.name)
         node.stream_limits = self.stream_limits
         node.live_input = self.live_input
+        node.graph_name = self.graph_name
         return node
 
 
@@ -126,18 +137,57 @@ class Graph:
         return json.dumps(self.raw, indent=1)
 
 
-def read_graph(path: str | Path) -> tuple[Any, dict[tuple[str, ...], int]]:
-    """A graph file's data (safe YAML) and the line of every key; GraphError if it cannot
-    be read or parsed."""
+def read_graph(path: str | Path, depth: int = 0) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """A graph file's data (safe YAML) and the line of every key, its ``extends`` applied;
+    GraphError if it cannot be read or parsed."""
+    path = Path(path)
     file = str(path)
     try:
-        text = Path(path).read_text()
+        text = path.read_text()
     except OSError as exc:
         raise GraphError(file, [Problem(0, f"cannot read graph: {exc.strerror}")]) from None
     try:
-        return load_with_lines(text)
+        raw, lines = load_with_lines(text)
     except YamlError as exc:
         raise GraphError(file, [Problem(exc.line, str(exc))]) from None
+    if isinstance(raw, dict) and "extends" in raw:
+        raw = _extend(raw, lines, path, depth)
+    return raw, lines
+
+
+def _extend(raw: dict[str, Any], lines: dict[tuple[str, ...], int], path: Path,
+            depth: int) -> dict[str, Any]:
+    """``extends: BASE.yaml`` (relative to this file): the base graph's nodes, then this
+    file's. A node named in both takes this file's keys, its ``params`` merged key by key;
+    a node set to null is removed. Other top-level keys of this file replace the base's.
+    Problems in inherited nodes are reported at the ``extends`` line."""
+    where, base_name = lines.get(("extends",), 1), raw.pop("extends")
+    if not isinstance(base_name, str) or not base_name or depth >= 4:
+        raise GraphError(str(path), [Problem(where, "must name one graph file (at most 4 "
+                                             "files deep)", field="extends")])
+    try:
+        base, _ = read_graph(path.parent / base_name, depth + 1)
+    except GraphError as exc:
+        raise GraphError(str(path), [Problem(where, exc.lines()[0], field="extends")]) from None
+    own = raw.get("nodes") or {}
+    if not isinstance(base, dict) or not isinstance(base.get("nodes"), dict) \
+            or not isinstance(own, dict):
+        raise GraphError(str(path), [Problem(where, "the base and this file need 'nodes' "
+                                             "mappings", field="extends")])
+    nodes = dict(base["nodes"])
+    for name, body in own.items():
+        if body is None:
+            nodes.pop(name, None)
+            continue
+        old = nodes.get(name)
+        if isinstance(old, dict) and isinstance(body, dict):
+            params = {**(old.get("params") or {}), **(body.get("params") or {})}
+            body = {**old, **body, **({"params": params} if params else {})}
+        nodes[name] = body
+    for name in nodes:
+        if name not in own:
+            lines[("nodes", str(name))] = where
+    return {**base, **raw, "nodes": nodes}
 
 
 def load_graph(path: str | Path, sets: Iterable[str] = (), input: str | None = None,
@@ -207,19 +257,21 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
                                         "cycle: " + " -> ".join(cycle), cycle[-1], "input")])
     for name in order:
         spec = specs[name]
-        arriving = frozenset().union(*(specs[i].out_kinds for i in spec.inputs))
+        takes = spec.takes
+        arriving = frozenset().union(*(specs[i].out_kinds & (takes or specs[i].out_kinds)
+                                       for i in spec.inputs))
         spec.out_kinds = spec.cls.output_kinds(spec.params, arriving)
         for producer in spec.inputs:
-            bad = specs[producer].out_kinds - set(spec.cls.inputs)
-            if not specs[producer].out_kinds:
+            kinds = specs[producer].out_kinds
+            if not kinds:
                 problems.append(Problem(line("nodes", name, "input"), f"'{producer}' "
                                         f"({specs[producer].plugin}) has no output", name,
                                         "input"))
-            elif bad and ANY not in spec.cls.inputs:
-                    problems.append(Problem(
-                        line("nodes", name, "input"), f"'{producer}' emits "
-                        f"{'/'.join(sorted(bad))} frames but {spec.plugin} accepts only "
-                        f"{'/'.join(spec.cls.inputs)}", name, "input"))
+            elif takes is not None and not kinds & takes:
+                problems.append(Problem(
+                    line("nodes", name, "input"), f"'{producer}' emits "
+                    f"{'/'.join(sorted(kinds))} frames but {spec.plugin} accepts only "
+                    f"{'/'.join(spec.cls.inputs)}", name, "input"))
     needs = _check_rates_and_needs(specs, order, line)
     warned = [p for p in needs if missing_packages == "warn"
               and isinstance(p.message, MissingPackage)]
@@ -234,9 +286,11 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
             else any(specs[p].live_input for p in spec.inputs)
     settings = _settings(raw, line, file)
     limits = settings.pop("stream_limits", None)
+    graph_name = str(raw.setdefault("name", Path(file).stem))
     for spec in specs.values():
         spec.stream_limits = limits or spec.stream_limits
-    return Graph(name=str(raw.get("name", Path(file).stem)), nodes={n: specs[n] for n in order},
+        spec.graph_name = graph_name
+    return Graph(name=graph_name, nodes={n: specs[n] for n in order},
                  raw=raw, file=file, consumers=consumers, warnings=warnings,
                  input=(replaced, input) if replaced else None, **settings)
 

@@ -10,6 +10,11 @@ import numpy as np
 
 _RESERVOIR = 50_000
 
+#: The metrics of the nodes running in this process, by graph name, then node name:
+#: executors register them while a graph runs, so that a node (``sink.web``) can show its
+#: graph's health.
+LIVE: dict[str, dict[str, NodeMetrics]] = {}
+
 
 @dataclass
 class NodeMetrics:

@@ -38,6 +38,8 @@ class Node:
     def __init__(self, params: Params, name: str = "") -> None:
         self.params = params
         self.name = name
+        #: The name of the graph the node runs in (set by the executor; "" outside one).
+        self.graph_name = ""
         #: Idle seconds and count bounding per-stream state (graph setting ``streams``).
         self.stream_limits: tuple[float | None, int] = (IDLE_SECONDS, MAX_STREAMS)
         #: Whether a live source (a microphone, a paced or remote one) feeds this node,

@@ -18,6 +18,18 @@ class CurveError(RuntimeError):
     pass
 
 
+def secret_line(path: str | Path, what: str) -> str:
+    """The first line of a file that holds a secret (a password, a token), stripped;
+    ValueError with one line saying why when it cannot be read or is empty."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise ValueError(f"cannot read {what} file {path}: {exc.strerror}") from None
+    if not lines or not lines[0].strip():
+        raise ValueError(f"{what} file {path} is empty")
+    return lines[0].strip()
+
+
 def make_keys(directory: str | Path, name: str = "streamser", force: bool = False
               ) -> tuple[Path, Path]:
     """Write ``NAME.key`` (public) and ``NAME.key_secret`` (secret, mode 600). An existing

@@ -7,7 +7,7 @@ against the click commands, so a renamed option fails here; pipelines too); ever
 in order, in a scratch folder that sees the repository's ``configs/`` and
 ``../shared/data`` as the README does, with long durations shortened (``SHORTEN``) and
 the cry robot's event publisher moved off tcp 5556 to a free port (another run on the
-machine may hold 5556). A command with a pipe or a redirection runs in bash; ``arecord``
+machine may hold 5556; the home robot's page and broker port too). A command with a pipe or a redirection runs in bash; ``arecord``
 records from an ALSA device that plays a real recording (ALSA's file plugin), and a
 command whose tool (arecord, ffmpeg) is not installed is left out, saying so. Commands
 that need a microphone, a running graph, minutes of training, a package install or the
@@ -49,6 +49,9 @@ SKIP = [
     (r"^#!|^echo ", "a script's body, not a command"),
     (r"^streamser adapt |^python -m streamser\.adapt\.",
      "needs a home's own recordings (tests/test_adapt.py runs adapt on real clips)"),
+    (r"^(sudo )?streamser service install (?!.*--out)", "installs a system service"),
+    (r"^(sudo )?(systemctl|journalctl|loginctl) ", "manages the machine's services"),
+    (r"^python3? examples/soothe\.py", "a robot that runs until stopped (needs a broker)"),
 ]
 #: (regex, replacement): the same command on a short input
 SHORTEN = [
@@ -127,6 +130,10 @@ def test_documented_options_exist(where: str, cmd: str) -> None:
             words = words[1:]
         command = group.get_command(click.Context(group), words[0])
         assert command is not None, f"{where}: no command 'streamser {words[0]}'"
+        while isinstance(command, click.Group) and len(words) > 1:  # service install
+            words = words[1:]
+            command = command.get_command(click.Context(command), words[0])
+            assert command is not None, f"{where}: {cmd}: no subcommand '{words[0]}'"
         known = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
         used = {w.split("=")[0] for w in words[1:] if w.startswith("-") and w != "-"}
         assert used <= known, f"{where}: {cmd}: unknown {sorted(used - known)}"
@@ -191,6 +198,12 @@ def _run(where: str, cmd: str, cwd: Path) -> None:
             words = [sys.executable, "-m", "streamser", *words[1:]]
             if words[3:4] in (["run"], ["bench"]) and "configs/cry_robot.yaml" in words:
                 words += ["--set", f"publish.endpoint=tcp://127.0.0.1:{free_port()}"]
+            if words[3:4] == ["run"] and "configs/cry_robot_home.yaml" in words:
+                # its page and publisher on free ports; no broker here: do not wait for one
+                words += ["--set", f"publish.endpoint=tcp://127.0.0.1:{free_port()}",
+                          "--set", f"web.port={free_port()}", "--set",
+                          f"mqtt.port={free_port()}", "--set", "mqtt.connect_wait=0",
+                          "--set", "mqtt.drain=0"]
         import glob
         words = [w2 for w in words for w2 in (sorted(glob.glob(w, root_dir=cwd)) or [w])]
         done = subprocess.run(words, cwd=cwd, capture_output=True, text=True, timeout=120,

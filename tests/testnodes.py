@@ -1,6 +1,7 @@
 """Small nodes used by tests through ``module:Class`` plugin paths."""
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -103,3 +104,30 @@ class NeedsMissing(Node):
     def requirements(cls, params: Params) -> list[str]:
         from streamser.node import missing_module
         return missing_module("streamser_no_such_package", "nothing", "testnodes:NeedsMissing")
+
+
+class StallParams(Params):
+    seconds: float = Field(2.0, gt=0, description="Seconds of audio produced, in real time, "
+                                                  "before the source stalls.")
+
+
+class Stall(Source):
+    """Real-time silence for ``seconds``, then nothing (a hung device) until stopped."""
+
+    Params = StallParams
+    outputs = ("audio",)
+
+    def start(self) -> None:
+        self._closed = threading.Event()
+
+    def frames(self) -> Iterator[Frame]:
+        t0, n = time.monotonic(), 0
+        while n * 0.1 < self.params.seconds and not self._closed.is_set():
+            self._closed.wait(max(0.0, t0 + n * 0.1 - time.monotonic()))
+            yield Frame("audio", np.zeros(1600, np.float32), t=n * 0.1, seq=n,
+                        meta={"sample_rate": 16000})
+            n += 1
+        self._closed.wait()
+
+    def close(self) -> None:
+        self._closed.set()

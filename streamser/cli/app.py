@@ -14,6 +14,7 @@ from .graphs import graph_cmd, validate_cmd
 from .io import devices_cmd, keys_cmd, listen_cmd, monitor_cmd
 from .plugins import inspect_cmd, plugins_cmd
 from .running import launch_cmd, node_cmd, run_cmd
+from .service import service_cmd
 from .train import eval_cmd, models_cmd, train_cmd
 
 
@@ -30,5 +31,5 @@ def main(verbose: bool) -> None:
 for _command in (run_cmd, launch_cmd, node_cmd, validate_cmd, plugins_cmd, inspect_cmd,
                  graph_cmd, keys_cmd, devices_cmd, monitor_cmd, listen_cmd, train_cmd,
                  eval_cmd, models_cmd, export_cmd, mkstream_cmd, score_events_cmd, bench_cmd,
-                 plot_events_cmd, adapt_cmd):
+                 plot_events_cmd, adapt_cmd, service_cmd):
     main.add_command(_command)

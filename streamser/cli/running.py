@@ -96,10 +96,13 @@ def _run(control: Control, graph: Graph, executor: str, transport: str,
     METRICS.error for the parent, which reports it as the run's one line."""
     from ..executors import NodeFailed, run
     from ..executors.common import SourceError
+    from ..systemd import Watchdog
     control.started = True
     done = threading.Event()
     if not quiet and sys.stderr.isatty() and (executor != "processes" or names):
         threading.Thread(target=_show_progress, args=(control, done), daemon=True).start()
+    watchdog = Watchdog(control, child=child)  # under systemd: READY=1, WATCHDOG=1
+    watchdog.start()
     try:
         if names is None:
             metrics = run(graph, executor, control, transport)
@@ -120,6 +123,7 @@ def _run(control: Control, graph: Graph, executor: str, transport: str,
                   else EXIT_FAILED)
     finally:
         done.set()
+        watchdog.stop()
     _finish(metrics, metrics_file, quiet)
     _exit_now(0)
 

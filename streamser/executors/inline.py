@@ -15,7 +15,7 @@ from typing import Any
 
 from ..frames import Frame
 from ..graph import Graph
-from ..metrics import NodeMetrics
+from ..metrics import LIVE, NodeMetrics
 from ..node import Node, Source
 from ..streams import expired_count
 from .common import (
@@ -40,6 +40,7 @@ class InlineGraph:
         self.graph = graph
         self.nodes: dict[str, Node] = {}
         self.metrics = {name: NodeMetrics() for name in graph.nodes}
+        LIVE[graph.name] = self.metrics
         self._guards: dict[str, Guarded] = {}
         self._inbox: dict[str, dict[str, list[Frame]]] = {name: {} for name in graph.nodes}
         self.ended: set[str] = set()
@@ -89,9 +90,12 @@ class InlineGraph:
         return {name: m.to_dict() for name, m in self.metrics.items()}
 
     def _emit(self, name: str, frames: list[Frame]) -> None:
+        """Hand ``frames`` to each consumer, only the kinds it takes."""
         self.metrics[name].frames_out += len(frames)
         for consumer in self.graph.consumers[name]:
-            self._inbox[consumer].setdefault(name, []).extend(frames)
+            takes = self.graph.nodes[consumer].takes
+            self._inbox[consumer].setdefault(name, []).extend(
+                frames if takes is None else [f for f in frames if f.kind in takes])
 
     def _epoch(self) -> None:
         """Every node, in topological order, takes this epoch's frames, input by input."""

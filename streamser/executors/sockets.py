@@ -25,7 +25,7 @@ import zmq
 
 from ..frames import Frame
 from ..graph import Graph
-from ..metrics import NodeMetrics
+from ..metrics import LIVE, NodeMetrics
 from ..node import Node, Source
 from ..security import Curve
 from ..streams import expired_count
@@ -104,6 +104,8 @@ class Wiring:
     marks_in: bool = False
     sources: dict[str, frozenset[int]] = field(default_factory=dict)
     source_index: int = 0
+    #: Per output: the frame kinds that consumer takes (None: every kind).
+    kinds_out: list[frozenset[str] | None] = field(default_factory=list)
 
 
 def plan(graph: Graph, names: Iterable[str], run_id: str) -> dict[str, Wiring]:
@@ -127,7 +129,8 @@ def plan(graph: Graph, names: Iterable[str], run_id: str) -> dict[str, Wiring]:
             frozenset(p for p in spec.inputs if p in inside),
             [marks[c] for c in graph.consumers[name]], marks[name],
             {p: sources[p] for p in (*spec.inputs, name)},
-            graph.sources.index(name) if spec.is_source else 0)
+            graph.sources.index(name) if spec.is_source else 0,
+            [graph.nodes[c].takes for c in graph.consumers[name]])
     return wiring
 
 
@@ -232,7 +235,9 @@ class _NodeThread(threading.Thread):
             self.metrics.frames_out += 1
             self._unmarked = True
             wire = None
-            for sock, local in zip(self.pushes, self.local):
+            for sock, local, takes in zip(self.pushes, self.local, self.wiring.kinds_out):
+                if takes is not None and frame.kind not in takes:
+                    continue
                 if local:  # same process: the frame itself travels, by reference
                     ticket = self.handoff.put(self.node_name, frame)
                     if not self._deliver(sock, [ticket], self.live):
@@ -516,6 +521,7 @@ def run_partition(graph: Graph, names: Iterable[str], control: Control,
                 raise NodeFailed(name, exc) from exc
             threads.append(_NodeThread(name, node, wiring[name], graph, ctx, curve, control,
                                        handoff, cpu))
+            LIVE.setdefault(graph.name, {})[name] = threads[-1].metrics
         for t in threads:
             t.start()
         deadline = None
