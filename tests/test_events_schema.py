@@ -39,11 +39,12 @@ def validator() -> jsonschema.Draft202012Validator:
 
 @pytest.fixture(scope="module")
 def speech_cries(tmp_path_factory) -> Path:
-    """Speech (emodb), a real cry (ESC-50), laughter, the cry again: 16 kHz."""
+    """Speech (emodb), a real cry (ESC-50), laughter, another cry of the same recording:
+    16 kHz."""
     from streamser.train.clips import load_audio
     parts = [load_audio(data_file(p), 16000) for p in (
         "emodb/03a01Nc.flac", "babycry_esc/crying/1-211527-A.flac",
-        "babycry_esc/laugh/laugh_1.m4a_3.flac", "babycry_esc/crying/1-211527-A.flac")]
+        "babycry_esc/laugh/laugh_1.m4a_3.flac", "babycry_esc/crying/1-211527-C.flac")]
     path = tmp_path_factory.mktemp("events") / "speech_cries.wav"
     sf.write(path, np.concatenate(parts), 16000, subtype="PCM_16")
     return path
@@ -51,7 +52,7 @@ def speech_cries(tmp_path_factory) -> Path:
 
 #: (config, input (None: the speech_cries file), overrides) for every bundled graph that
 #: emits events; cry_robot with running updates too.
-BUNDLED = [("cry_robot.yaml", None, {"smooth.update": 1}), ("cry_robot_quiet.yaml", None, {}),
+BUNDLED = [("cry_robot.yaml", None, {"smooth.update": 1}), ("cry_robot_quiet.yaml", "babycry_esc/crying/1-211527-A.flac", {}),
            ("cry_robot_mcu.yaml", None, {}), ("cry_yamnet_zeroshot.yaml", None, {}),
            ("cry_scene_demo.yaml", "synth:cry_scene", {"src.duration": 30}),
            ("emotion.yaml", "emodb/03a01Wa.flac", {}), ("sound_tagger.yaml", None, {})]
