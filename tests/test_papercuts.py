@@ -251,7 +251,7 @@ def test_graph_pictures_import_matplotlib_only_for_pixels(tmp_path) -> None:
     import xml.dom.minidom
     svg = xml.dom.minidom.parse(str(tmp_path / "g.svg"))
     texts = [t.firstChild.data for t in svg.getElementsByTagName("text")]
-    assert "cry_robot" in texts and "detect_y" in texts and "gate.scores" in texts
+    assert "cry_robot" in texts and "yamnet" in texts and "gate.scores" in texts
     assert len(svg.getElementsByTagName("rect")) == len(load_graph(ROBOT).nodes)
     assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

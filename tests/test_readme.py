@@ -157,7 +157,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (top / "shared" / "data").symlink_to(DATA)
     import numpy as np
     import soundfile as sf
-    clip, rate = sf.read(DATA / "babycry_esc" / "crying" / "1-187207-A.flac")
+    clip, rate = sf.read(DATA / "babycry_esc" / "crying" / "1-211527-A.flac")
     sf.write(work / "recording.flac", np.concatenate([clip, clip]), rate)
     # an ALSA default device that "captures" the recording, for arecord (HOME=top/home)
     raw = top / "recording.raw"
@@ -317,9 +317,11 @@ def test_readme_test_command_works_as_root_and_with_sudo(tmp_path) -> None:
                               capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
         calls = log.read_text().splitlines()
-        want = ["apt-get update", "apt-get install -y portaudio19-dev alsa-utils ffmpeg"]
+        packages = "portaudio19-dev alsa-utils ffmpeg mosquitto chromium chromium-driver systemd"
+        want = ["apt-get update", f"apt-get install -y {packages}"]
         assert calls == ([x for w in want for x in ("sudo", w)] if with_sudo else want)
-    assert "portaudio19-dev alsa-utils ffmpeg" in (ROOT / ".ci" / "run").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert all(p in ci for p in packages.split())
     assert text.count("$(command -v sudo) apt-get") == 2
 
 

@@ -218,16 +218,22 @@ def test_partitions_claim_different_cores() -> None:
 
 
 @pytest.mark.parametrize("executor", ["inline", "processes"])
-def test_closed_standard_output_stops_the_run_quietly(executor) -> None:
+def test_closed_standard_output_stops_the_run_quietly(executor, tmp_path) -> None:
     """``streamser run ... --events - | head -1``: when the reader goes away the run stops
     with exit 0 and no error line, as a Unix filter does (even where on_error is drop)."""
     import subprocess
     import sys
 
-    from conftest import ROOT, free_port
+    import numpy as np
+    import soundfile as sf
+
+    from conftest import ROOT, data_file, free_port
+    cry, rate = sf.read(data_file("babycry_esc/crying/1-211527-A.flac"), dtype="float32")
+    long = tmp_path / "cries.flac"                # a real cry, again and again: 2 minutes
+    sf.write(long, np.tile(np.concatenate([cry, np.zeros(rate, np.float32)]), 20), rate)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamser", "run", str(ROOT / "configs" / "cry_robot.yaml"),
-         "--input", "synth:cry_scene", "--events", "-", "-q", "-x", executor,
+         "--input", str(long), "--events", "-", "-q", "-x", executor,
          "--set", f"publish.endpoint=tcp://127.0.0.1:{free_port()}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None

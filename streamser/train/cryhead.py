@@ -456,6 +456,7 @@ def main(argv: list[str] | None = None) -> None:
         "frontend": {"features": [{"plugin": "features.logmel", "params": {}}],
                      "rate": 16000, "patch": {"hop": a.hop}},
         "size_bytes": size, "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "parameters": sum(int(p.numel()) for p in head.net.parameters()),
         "license": "MIT (the head); its backbone YAMNet is Apache-2.0 and its training "
                    "data carry their own terms: see NOTICE", "notice": "NOTICE",
         **{k: v for k, v in meta.items() if k != "hop"}}, indent=1) + "\n")

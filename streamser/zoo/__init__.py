@@ -33,6 +33,7 @@ class BundledModel:
                 "arch": m.get("arch"), "labels": m.get("labels"), "hparams": m.get("hparams"),
                 "size_bytes": m.get("size_bytes"), "parameters": m.get("parameters"),
                 "frontend": m.get("frontend"), "recipe": t.get("recipe_file"),
+                "command": t.get("command"),
                 "sets": list(t.get("sets") or []),
                 "figures": m.get("figures", {}), "cv": t.get("cv"),
                 "origin": m.get("origin"), "license": m.get("license"),
