@@ -24,7 +24,7 @@ from streamser.plugins.infer.backends import open_backend
 
 from streamser.evaluation.teststreams import RATE, load, read_sources
 from streamser.train.augment import bandlimit
-from streamser.train.data import FrontEnd
+from streamser.frontend import FrontEnd
 from streamser.train.splits import is_test_group
 from streamser.zoo import artifact
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streamser.evaluation.detcurve import Smoothing, choose, curve, pooled
+from streamser.evaluation.detcurve import Smoothing, choose, curve, detections, pooled
 from streamser.train.crycorpus import FOLDS
 from streamser.train.cryembed import MAP_SCALE
 from streamser.train.cryhead import HeadSpec, train
@@ -35,15 +35,39 @@ from streamser.train.cryhead import HeadSpec, train
 SETS = ("stream", "room")
 THRESHOLDS = {"head": np.round(np.concatenate([np.arange(0.3, 0.9, 0.05),
                                                np.arange(0.9, 0.995, 0.01),
-                                               [0.995, 0.998, 0.999]]), 4),
+                                               [0.995, 0.998, 0.999, 0.9995, 0.9998,
+                                                0.9999]]), 5),
               "zeroshot": np.round(np.concatenate([np.arange(0.02, 0.1, 0.01),
-                                                   np.arange(0.1, 0.6, 0.05)]), 4)}
+                                                   np.arange(0.1, 0.95, 0.05),
+                                                   [0.95, 0.97, 0.99]]), 4)}
 
 #: name: (head spec or None for zero-shot, hop, smoothing, training copies per clip used)
 CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
     "yamnet-zeroshot": (None, 0.48, Smoothing()),
+    "yamnet-zeroshot-hop24-hold": (None, 0.24, Smoothing(window=2, off_ratio=0.3,
+                                                         min_off=2.5)),
     "linear-logits-binary": (HeadSpec(inputs="logits", classes="binary", hidden=0),
                              0.48, Smoothing()),
+    "linear-logits-kinds": (HeadSpec(inputs="logits", classes="kinds", hidden=0), 0.48,
+                            Smoothing()),
+    "linear-logits-binary-hop24": (HeadSpec(inputs="logits", classes="binary", hidden=0),
+                                   0.24, Smoothing(window=2)),
+    "linear-logits-kinds-hop24": (HeadSpec(inputs="logits", classes="kinds", hidden=0),
+                                  0.24, Smoothing(window=2)),
+    "linear-logits-kinds-hop24-ema3": (HeadSpec(inputs="logits", classes="kinds", hidden=0),
+                                       0.24, Smoothing(window=3)),
+    "linear-logits-kinds-hop24-hold": (HeadSpec(inputs="logits", classes="kinds", hidden=0),
+                                       0.24, Smoothing(window=2, off_ratio=0.3, min_off=2.5)),
+    "linear-logits-kinds-hop24-hold-clean-only": (
+        HeadSpec(inputs="logits", classes="kinds", hidden=0), 0.24,
+        Smoothing(window=2, off_ratio=0.3, min_off=2.5), 1),
+    "linear-logits-kinds-hard-hop24": (HeadSpec(inputs="logits", classes="kinds", hidden=0,
+                                                hard=3.0), 0.24, Smoothing(window=2)),
+    "linear-logits-binary-anchor": (HeadSpec(inputs="logits", classes="binary", hidden=0,
+                                             anchor=1.0), 0.48, Smoothing()),
+    "linear-both-binary": (HeadSpec(inputs="both", classes="binary", hidden=0), 0.48,
+                           Smoothing()),
+    "mlp-logits-binary": (HeadSpec(inputs="logits", classes="binary"), 0.48, Smoothing()),
     "mlp-embedding-binary": (HeadSpec(inputs="embedding", classes="binary"), 0.48,
                              Smoothing()),
     "mlp-embedding-kinds": (HeadSpec(inputs="embedding", classes="kinds"), 0.48, Smoothing()),
@@ -54,6 +78,10 @@ CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
                                  0.48, Smoothing()),
     "mlp-embedding-kinds-hop24": (HeadSpec(inputs="embedding", classes="kinds"), 0.24,
                                   Smoothing(window=2)),
+    "mlp-embedding-kinds-hop24-ema3": (HeadSpec(inputs="embedding", classes="kinds"), 0.24,
+                                       Smoothing(window=3)),
+    "mlp-embedding-kinds-hop24-ema4": (HeadSpec(inputs="embedding", classes="kinds"), 0.24,
+                                       Smoothing(window=4)),
     "mlp-embedding-kinds-context3": (HeadSpec(inputs="embedding", classes="kinds",
                                               context=3), 0.48, Smoothing()),
     "mlp-embedding-kinds-small": (HeadSpec(inputs="embedding", classes="kinds", hidden=32,
@@ -64,7 +92,46 @@ CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
     "mlp-map-kinds": (HeadSpec(inputs="map", classes="kinds"), 0.48, Smoothing()),
     "mlp-map-kinds-context3": (HeadSpec(inputs="map", classes="kinds", context=3), 0.48,
                                Smoothing()),
+    "finetune-block-kinds": (HeadSpec(inputs="block", classes="kinds", epochs=4), 0.48,
+                             Smoothing()),
+    # bundled models as they ship (trained on clips from some of these sources: not
+    # leave-source-out, except for the sfx and vocal sources they never heard)
+    "bundled-cry-detector-distilled": ("cry-detector-distilled", 0.48, Smoothing()),
+    "bundled-cry-yamnet": ("cry-yamnet", 0.48, Smoothing()),
 }
+#: drawn in the PNG by default: zero-shot, the issue's own linear check, one candidate per
+#: lever and the shipped one (the table has them all)
+PLOTTED = ("yamnet-zeroshot", "yamnet-zeroshot-hop24-hold", "linear-logits-binary", "linear-logits-kinds-hop24-hold",
+           "linear-logits-kinds-hop24-hold-clean-only", "mlp-embedding-kinds",
+           "mlp-embedding-kinds-context3", "finetune-block-kinds",
+           "bundled-cry-detector-distilled")
+#: the configs' start thresholds on the shipped candidate's curve (marked in the PNG)
+SHIPPED = {"linear-logits-kinds-hop24-hold": {"cry_robot": 0.9, "cry_robot_quiet": 0.95}}
+#: where each ``inputs`` finds its first columns (cached at the 0.48 s hop for maps)
+FIRST = {"map": "fmap", "block": "b12"}
+
+
+def bundled_scores(model: str, flac: Path) -> np.ndarray:
+    """A bundled patch model's cry score per 0.48 s patch of a stream file, stepped in
+    order from a fresh state as the ``infer`` node runs it (cached beside the file)."""
+    cached = flac.with_name(f"{flac.stem}.{model}.npy")
+    if cached.is_file():
+        return np.load(cached)
+    import soundfile as sf
+
+    from streamser.frontend import FrontEnd
+    from streamser.plugins.infer.backends import open_backend
+    from streamser.zoo import artifact
+    backend = open_backend(artifact(model), "auto", 1)
+    c = backend.contract
+    fe = FrontEnd.from_dict({**c.raw["frontend"], "patch": {"hop": 0.48}})
+    audio, _ = sf.read(flac, dtype="float32")
+    states, out = c.initial_states(1), []
+    for patch in fe.extract(audio):
+        probs, states = backend.run(c.normalize(patch)[None], states)
+        out.append(probs[0, list(c.labels).index("cry")])
+    np.save(cached, np.asarray(out, np.float32))
+    return np.load(cached)
 
 
 def load_streams(cache: Path, maps: bool) -> dict[tuple[str, int], dict]:
@@ -72,40 +139,61 @@ def load_streams(cache: Path, maps: bool) -> dict[tuple[str, int], dict]:
     for name in SETS:
         for f in range(FOLDS):
             rows = np.load(cache / f"{name}{f}.npz")
-            fmap = (np.load(cache / f"{name}{f}_maps.npz")["fmap"] if maps else None)
+            m = np.load(cache / f"{name}{f}_maps.npz") if maps else None
             with open(cache / f"{name}{f}.csv", newline="") as fh:
                 segs = [{**r, "start": float(r["start"]), "end": float(r["end"])}
                         for r in csv.DictReader(fh)]
-            out[name, f] = {"emb": rows["emb"], "logit": rows["logit"], "zs": rows["zs"],
-                            "fmap": fmap,
+            out[name, f] = {"flac": cache / f"{name}{f}.flac", "emb": rows["emb"], "logit": rows["logit"], "zs": rows["zs"],
+                            **({"fmap": m["fmap"], "b12": m["b12"]} if maps else {}),
                             "seconds": float(rows["seconds"]), "segments": segs}
     return out
 
 
-def stream_scores(spec: HeadSpec | None, head, s: dict, hop: float) -> np.ndarray:
+def stream_scores(spec: HeadSpec | str | None, head, s: dict, hop: float) -> np.ndarray:
     step = int(round(hop / 0.24))
+    if isinstance(spec, str):                    # a bundled model, run on the audio
+        return bundled_scores(spec, s["flac"])
     if spec is None:
         return s["zs"][::step].astype(np.float32).max(axis=1)
-    if spec.inputs == "map":                     # maps are cached at the 0.48 s hop only
-        return head.cry_score(s["fmap"].astype(np.float32) * MAP_SCALE, s["logit"][::2])
+    if spec.inputs in FIRST:                     # maps are cached at the 0.48 s hop only
+        return head.cry_score(s[FIRST[spec.inputs]].astype(np.float32) * MAP_SCALE,
+                              s["logit"][::2])
     return head.cry_score(s["emb"][::step], s["logit"][::step])
 
 
 _TRAINED: dict[tuple, object] = {}
 
 
+def by_source(scored: tuple, hop: float, on: float, smoothing: Smoothing) -> dict[str, int]:
+    """False alarms of one stream at start threshold ``on``, by the source of the segment
+    each overlaps most (``gap``: room tone between segments)."""
+    scores, segments, _ = scored
+    p = smoothing.params(on)
+    dets = detections(scores, hop, p["on_threshold"], p["off_threshold"], p["window"],
+                      p["min_on"], p["min_off"])
+    cries = [g for g in segments if g["kind"] in ("cry", "cry_over_noise")]
+    out: dict[str, int] = {}
+    for d in dets:
+        if any(d.start < g["end"] and d.end > g["start"] for g in cries):
+            continue
+        best = max(segments, key=lambda g: min(g["end"], d.end) - max(g["start"], d.start))
+        src = best["source"] if min(best["end"], d.end) > max(best["start"], d.start) else "gap"
+        out[src] = out.get(src, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 def evaluate(name: str, spec: HeadSpec | None, hop: float, smoothing: Smoothing,
              train_rows: dict, streams: dict, max_fa: float, max_latency: float,
              copies: int = 99) -> dict:
     grid = THRESHOLDS["zeroshot" if spec is None else "head"]
-    per_fold, test_streams = [], {k: [] for k in SETS}
+    per_fold, test_streams, dev_pool = [], {k: [] for k in SETS}, []
     for f in range(FOLDS):
         dev = (f + 1) % FOLDS
         head = None
-        if spec is not None:
+        if isinstance(spec, HeadSpec):
             use = ~np.isin(train_rows["fold"], [f, dev])
             use &= train_rows["copy"] < copies
-            first = train_rows["fmap" if spec.inputs == "map" else "emb"]
+            first = train_rows[FIRST.get(spec.inputs, "emb")]
             key = (spec, copies, f)
             if key not in _TRAINED:            # the same head at another hop: trained once
                 _TRAINED[key] = train(first[use], train_rows["logit"][use],
@@ -117,23 +205,37 @@ def evaluate(name: str, spec: HeadSpec | None, hop: float, smoothing: Smoothing,
             s = streams[which, fold]
             return stream_scores(spec, head, s, hop), s["segments"], s["seconds"]
 
-        dev_curve = curve([scored(dev, k) for k in SETS], hop, grid, smoothing)
+        dev_streams = [scored(dev, k) for k in SETS]
+        dev_pool += dev_streams
+        dev_curve = curve(dev_streams, hop, grid, smoothing)
         chosen = choose(dev_curve, max_fa, max_latency)
         fold = {"fold": f, "dev_fold": dev, "on_threshold": chosen["on_threshold"],
                 "dev": chosen}
         for k in SETS:
             sc = scored(f, k)
             test_streams[k].append(sc)
-            fold[k] = curve([sc], hop, [chosen["on_threshold"]], smoothing)[0]
+            fold[f"curve_{k}"] = curve([sc], hop, grid, smoothing)
+            fold[k] = next(p for p in fold[f"curve_{k}"]
+                           if p["on_threshold"] == chosen["on_threshold"])
+            for label, thr in SHIPPED.get(name, {}).items():
+                fold.setdefault("false_alarms_by_source", {}).setdefault(label, {})[k] = \
+                    by_source(sc, hop, thr, smoothing)
         per_fold.append(fold)
         print(f"  {name} fold {f}: on {chosen['on_threshold']} | " + " | ".join(
             f"{k} recall {fold[k]['recall']:.3f} FA/h {fold[k]['false_alarms_per_hour']:.1f}"
             for k in SETS), flush=True)
-    result = {"name": name, "spec": asdict(spec) if spec else None, "hop": hop,
+    result = {"name": name,
+              "spec": asdict(spec) if isinstance(spec, HeadSpec) else spec, "hop": hop,
               "training_copies": "all" if copies == 99 else copies,
               "smoothing": asdict(smoothing), "folds": per_fold}
+    # one threshold for a model trained on every fold: the rule on the five dev folds'
+    # streams pooled (each scored by the model that did not train on it)
+    result["dev_curve"] = curve(dev_pool, hop, grid, smoothing)
+    result["ship"] = choose(result["dev_curve"], max_fa, max_latency)
     for k in SETS:
         result[f"curve_{k}"] = curve(test_streams[k], hop, grid, smoothing)
+        result[f"ship_{k}"] = next(p for p in result[f"curve_{k}"]
+                                   if p["on_threshold"] == result["ship"]["on_threshold"])
         # the test figures at each fold's own dev-chosen threshold, pooled
         result[f"chosen_{k}"] = pooled([fold[k] for fold in per_fold])
         result[f"worst_fold_{k}"] = min(
@@ -154,9 +256,12 @@ def plot(results: list[dict], png: Path) -> None:
             miss = [1 - p["recall"] for p in pts]
             style = "k--" if r["spec"] is None else "-"
             ax.plot(fa, miss, style, marker=".", label=r["name"])
-            c = r[f"chosen_{k}"]
-            ax.plot(max(c["false_alarms_per_hour"], 0.05), 1 - c["recall"], "o",
-                    color=ax.lines[-1].get_color(), mfc="none", ms=9)
+            for label, thr in SHIPPED.get(r["name"], {}).items():
+                c = next(p for p in pts if abs(p["on_threshold"] - thr) < 1e-9)
+                ax.plot(max(c["false_alarms_per_hour"], 0.05), 1 - c["recall"], "o",
+                        color=ax.lines[-1].get_color(), mfc="none", ms=10)
+                ax.annotate(label, (max(c["false_alarms_per_hour"], 0.05), 1 - c["recall"]),
+                            textcoords="offset points", xytext=(8, 6), fontsize=8)
         ax.set_xscale("log")
         ax.set_xlabel("false alarms per hour of non-cry audio")
         ax.set_title({"stream": "held-out sources, close",
@@ -166,10 +271,41 @@ def plot(results: list[dict], png: Path) -> None:
         ax.axhline(0.03, color="grey", lw=0.8)
     axes[0].set_ylabel("share of cry episodes missed")
     axes[0].legend(fontsize=7)
-    fig.suptitle("Leave-source-out detection-error curves (o: the dev-chosen threshold)")
+    fig.suptitle("Leave-source-out detection-error curves (o: the shipped robots' thresholds; "
+                 "no false alarm is drawn at 0.05)")
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
+
+
+def best_recall(points: list[dict], max_fa: float) -> str:
+    """The curve's best recall at <= ``max_fa`` false alarms per hour, with its latency."""
+    ok = [p for p in points if p["false_alarms_per_hour"] <= max_fa]
+    if not ok:
+        return "-"
+    p = max(ok, key=lambda p: (p["recall"], -p["false_alarms_per_hour"]))
+    return f"{p['recall']:.2f} ({p['latency_median_s'] or 0:.1f} s)"
+
+
+def table(results: list[dict], max_fa: float) -> str:
+    """Markdown: per candidate and set, the test point at the threshold the rule "best
+    recall at <= ``max_fa`` false alarms per hour" picks on the pooled dev folds, and the
+    test curve's best recall at <= 1, 5 and 20 false alarms per hour."""
+    head = (f"| candidate | set | threshold (dev, <= {max_fa:g} FA/h) | recall | FA/h | "
+            "median / p95 latency | non-cry flagged | best recall at <= 1 / 5 / 20 FA/h "
+            "(median latency) |\n|---|---|---:|---:|---:|---:|---:|---|\n")
+    rows = []
+    for r in results:
+        thr = choose(r["dev_curve"], max_fa)["on_threshold"]
+        for k in SETS:
+            p = next(p for p in r[f"curve_{k}"] if p["on_threshold"] == thr)
+            lat = (f"{p['latency_median_s']:.2f} / {p['latency_p95_s']:.2f} s"
+                   if p["latency_median_s"] is not None else "-")
+            rows.append(f"| {r['name']} | {k} | {thr} | {p['recall']:.3f} | "
+                        f"{p['false_alarms_per_hour']:.1f} | {lat} | "
+                        f"{100 * p['non_cry_flagged_share']:.2f} % | " + " / ".join(
+                            best_recall(r[f"curve_{k}"], fa) for fa in (1, 5, 20)) + " |")
+    return head + "\n".join(rows) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -178,7 +314,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--candidates", default=",".join(CANDIDATES),
                     help="comma-separated names (default: all); each result is kept in "
                          "OUT_DIR/NAME.json and the plot and summary cover every result there")
-    ap.add_argument("--max-fa", type=float, default=1.0)
+    ap.add_argument("--plot", default=",".join(PLOTTED),
+                    help="the candidates drawn in the PNG (the table lists every one)")
+    ap.add_argument("--max-fa", type=float, default=1.0,
+                    help="the goal rule each result records as 'ship' (best dev recall "
+                         "at <= this many false alarms per hour)")
+    ap.add_argument("--table-fa", type=float, default=10.0,
+                    help="the rule of the markdown table's operating points (the robot's)")
     ap.add_argument("--max-latency", type=float, default=1.0)
     ap.add_argument("--json", default="results/det/det.json")
     ap.add_argument("--png", default="docs/det.png")
@@ -192,12 +334,18 @@ def main(argv: list[str] | None = None) -> None:
                   "fold": folds[data["item"]], "source": sources[data["item"]],
                   "copy": data["copy"],
                   "segment": data["item"].astype(np.int64) * 64 + data["copy"]}
-    names = a.candidates.split(",")
-    maps = any(CANDIDATES[n][0] is not None and CANDIDATES[n][0].inputs == "map"
-               for n in names)
-    if maps:
-        train_rows["fmap"] = np.load(cache / "train_maps.npz")["fmap"].astype(
-            np.float32) * MAP_SCALE
+    names = [n for n in a.candidates.split(",") if n and n != "none"]
+    unknown = [n for n in names if n not in CANDIDATES]
+    if unknown:
+        sys.exit(f"error: unknown candidate(s) {', '.join(unknown)}; known: "
+                 f"{', '.join(CANDIDATES)}")
+    needs = {FIRST[CANDIDATES[n][0].inputs] for n in names
+             if isinstance(CANDIDATES[n][0], HeadSpec) and CANDIDATES[n][0].inputs in FIRST}
+    if needs:
+        with np.load(cache / "train_maps.npz") as m:
+            for key in needs:
+                train_rows[key] = m[key].astype(np.float32) * MAP_SCALE
+    maps = bool(needs)
     streams = load_streams(cache, maps)
     for name in names:
         t0 = time.time()
@@ -219,7 +367,8 @@ def main(argv: list[str] | None = None) -> None:
                                               *(f"worst_fold_{s}" for s in SETS))}
                            for r in results]}
     Path(a.json).write_text(json.dumps(summary, indent=1, default=float) + "\n")
-    plot(results, Path(a.png))
+    plot([r for r in results if r["name"] in a.plot.split(",")], Path(a.png))
+    Path(a.json).with_suffix(".md").write_text(table(results, a.table_fa))
     for r in results:
         line = " | ".join(f"{k}: recall {r[f'chosen_{k}']['recall']:.3f} FA/h "
                           f"{r[f'chosen_{k}']['false_alarms_per_hour']:.2f} lat "

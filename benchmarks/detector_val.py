@@ -30,7 +30,7 @@ from streamser.plugins.window import Patch
 from streamser.frames import Frame
 from streamser.train import checkpoint
 from streamser.train import experiment as ex
-from streamser.train.data import load_audio, read_manifest
+from streamser.train.clips import load_audio, read_manifest
 from streamser.train.recipe import load_recipe
 from streamser.train.splits import group_residue
 

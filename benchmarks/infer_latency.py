@@ -32,7 +32,7 @@ from streamser.export.data import load_sets
 from streamser.export.verify import TflmBackend
 from streamser.plugins.infer.backends import OnnxBackend, TfliteBackend, TorchBackend
 
-from streamser.train.checkpoint import read_meta
+from streamser.checkpoint import read_meta
 from streamser.zoo import resolve
 
 

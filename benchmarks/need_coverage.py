@@ -53,7 +53,8 @@ def yamnet_embeddings(recipe: dict[str, Any]) -> Corpus:
     layer, dequantized) of every 0.96 s patch, hop 0.48 s."""
     from ai_edge_litert import interpreter as tfl
 
-    from streamser.train.data import FeatureCache, FrontEnd, load_dataset
+    from streamser.frontend import FrontEnd
+    from streamser.train.data import FeatureCache, load_dataset
     from streamser.zoo import artifact
     fe = FrontEnd.from_dict({"features": [{"plugin": "features.logmel"}], "rate": 16000,
                              "patch": {"hop": 0.48}})

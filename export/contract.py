@@ -7,7 +7,7 @@ from typing import Any
 from streamser.plugins.infer.contract import FORMAT
 
 from streamser import __version__
-from streamser.train.data import FrontEnd
+from streamser.frontend import FrontEnd
 
 
 def feature_hop(frontend: dict[str, Any]) -> float:

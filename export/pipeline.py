@@ -44,7 +44,7 @@ def export_model(checkpoint: Path, out: Path, *, int8: bool = True,
     """Export, quantize, verify; write the artifacts into ``out``; return the report."""
     import torch
 
-    from streamser.train.checkpoint import load
+    from streamser.checkpoint import load
 
     torch.manual_seed(0)
     model, meta = load(checkpoint)

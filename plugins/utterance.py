@@ -103,15 +103,17 @@ class ClassifyUtterance(Node):
     def requirements(cls, params: Params) -> list[str]:
         from streamser.node import missing_module
         from streamser.zoo import artifact
+
+        from .infer import model_problem
         assert isinstance(params, UtteranceParams)
         try:
             path = artifact(params.model, ".onnx")
         except FileNotFoundError as exc:
-            return [str(exc)]
+            return [model_problem(params.model, exc)]
         return missing_module("onnxruntime", "vad", path.name)
 
     def start(self) -> None:
-        from streamser.train.data import FrontEnd
+        from streamser.frontend import FrontEnd
         from streamser.zoo import artifact
 
         from .infer.backends import OnnxBackend

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -12,11 +13,11 @@ import yaml
 from pydantic import ValidationError
 
 from .frames import ANY
-from .node import Node, Params, Source
-from .registry import PluginError, load
+from .messages import validation_message
+from .node import MissingPackage, Node, Params, Source
+from .registry import PluginError, add_plugin_folder, load
 from .streams import IDLE_SECONDS, MAX_STREAMS
 from .wire import DEFAULT_MAX_PAYLOAD_BYTES
-from .messages import validation_message
 from .yamlfile import YamlError, load_with_lines
 
 GRAPH_KEYS = {"name": "graph name", "description": "free text", "nodes": "the nodes",
@@ -30,6 +31,8 @@ ON_ERROR = ("stop", "drop")
 #: Upper bounds of the graph's sizes: frames per socket queue, bytes per frame payload.
 MAX_QUEUE = 100_000
 MAX_FRAME_BYTES = 1 << 30
+#: Length of a ``--input synth:NAME`` signal unless ``--set SOURCE.duration=...`` says.
+SYNTH_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,13 @@ class Problem:
 
 
 class GraphError(ValueError):
-    """A graph that failed validation; ``problems`` holds one line per problem."""
+    """A graph that failed validation; ``problems`` holds one line per problem, and
+    ``warnings`` the lines of what would not have stopped it."""
 
-    def __init__(self, file: str, problems: list[Problem]) -> None:
+    def __init__(self, file: str, problems: list[Problem], warnings: Iterable[str] = ()
+                 ) -> None:
         self.file, self.problems = file, sorted(problems, key=lambda p: p.line)
+        self.warnings = list(warnings)
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
@@ -73,6 +79,8 @@ class NodeSpec:
     on_error: str | None = None
     #: Idle seconds and count bounding each node's per-stream state (graph ``streams``).
     stream_limits: tuple[float | None, int] = (IDLE_SECONDS, MAX_STREAMS)
+    #: Whether a live source feeds this node (``Node.live_input``).
+    live_input: bool = False
 
     #: The graph's name (a node's default topic prefix, say).
     graph_name: str = ""
@@ -90,6 +98,7 @@ class NodeSpec:
     def build(self) -> Node:
         node = self.cls(self.params, self.name)
         node.stream_limits = self.stream_limits
+        node.live_input = self.live_input
         node.graph_name = self.graph_name
         return node
 
@@ -107,6 +116,17 @@ class Graph:
     curve: str | None = None
     pin_threads: bool = True
     consumers: dict[str, list[str]] = field(default_factory=dict)
+    #: Problems that do not stop validation (``missing_packages="warn"``), one line each.
+    warnings: list[str] = field(default_factory=list)
+    #: (source node, ``--input`` value) when ``--input`` replaced the graph's source.
+    input: tuple[str, str] | None = None
+
+    def blame(self, node: str, text: str) -> str:
+        """A node's failure in one line: ``--input X: ...`` for the source --input gave
+        (the node may be called ``mic``), else ``node 'NAME' failed: ...``."""
+        if self.input is not None and node == self.input[0]:
+            return f"--input {self.input[1]}: {text}"
+        return f"node '{node}' failed: {text}"
 
     @property
     def sources(self) -> list[str]:
@@ -117,16 +137,10 @@ class Graph:
         return json.dumps(self.raw, indent=1)
 
 
-def load_graph(path: str | Path, sets: Iterable[str] = (), input: str | None = None,
-               events: str | None = None, realtime: bool = False) -> Graph:
-    """Read, override (``--set``, ``--input``, ``--events``, ``--realtime``) and validate."""
-    raw, lines = _read(Path(path))
-    return build_graph(raw, lines, str(path), sets=sets, input=input, events=events,
-                       realtime=realtime)
-
-
-def _read(path: Path, depth: int = 0) -> tuple[Any, dict[tuple[str, ...], int]]:
-    """A graph file's data and key lines, with its ``extends`` applied."""
+def read_graph(path: str | Path, depth: int = 0) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """A graph file's data (safe YAML) and the line of every key, its ``extends`` applied;
+    GraphError if it cannot be read or parsed."""
+    path = Path(path)
     file = str(path)
     try:
         text = path.read_text()
@@ -152,7 +166,7 @@ def _extend(raw: dict[str, Any], lines: dict[tuple[str, ...], int], path: Path,
         raise GraphError(str(path), [Problem(where, "must name one graph file (at most 4 "
                                              "files deep)", field="extends")])
     try:
-        base, _ = _read(path.parent / base_name, depth + 1)
+        base, _ = read_graph(path.parent / base_name, depth + 1)
     except GraphError as exc:
         raise GraphError(str(path), [Problem(where, exc.lines()[0], field="extends")]) from None
     own = raw.get("nodes") or {}
@@ -176,9 +190,27 @@ def _extend(raw: dict[str, Any], lines: dict[tuple[str, ...], int], path: Path,
     return {**base, **raw, "nodes": nodes}
 
 
+def load_graph(path: str | Path, sets: Iterable[str] = (), input: str | None = None,
+               events: str | None = None, realtime: bool = False, **options: Any) -> Graph:
+    """Read, override (``--set``, ``--input``, ``--events``, ``--realtime``) and validate
+    (``options``: those of :func:`build_graph`)."""
+    raw, lines = read_graph(path)
+    add_plugin_folder(Path(path).resolve().parent)
+    return build_graph(raw, lines, str(path), sets=sets, input=input, events=events,
+                       realtime=realtime, **options)
+
+
 def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
                 file: str = "<graph>", sets: Iterable[str] = (), input: str | None = None,
-                events: str | None = None, realtime: bool = False) -> Graph:
+                events: str | None = None, realtime: bool = False,
+                input_format: str | None = None, missing_packages: str = "error",
+                quiet: bool = False) -> Graph:
+    """Override and validate a graph's data. ``input_format``: raw PCM format of
+    ``input``; ``missing_packages``: ``"warn"`` makes a node's missing optional package
+    a warning (``Graph.warnings``; validating or drawing needs no microphone), not a
+    problem; ``quiet`` (``run -q``): when a ``sink.events`` writes the events to
+    standard output, ``sink.console`` nodes, which would print them again, are left
+    out."""
     lines = lines or {}
     raw = copy.deepcopy(raw)
 
@@ -196,7 +228,10 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
             problems.append(Problem(line(str(key)), f"unknown top-level key (allowed: "
                                     f"{', '.join(GRAPH_KEYS)})", field=str(key)))
     overridden = _overridden(raw, list(sets), input)
-    problems += _apply_overrides(raw, list(sets), input, events, line)
+    replaced = _apply_input(raw, input, input_format, problems)
+    problems += _apply_overrides(raw, list(sets), events, line)
+    if quiet and _events_on_stdout(raw):
+        _drop_sinks(raw, {"sink.console"})
     base = Path(file).parent if file != "<graph>" else Path()
     if isinstance(raw.get("curve"), str):
         raw["curve"] = str(base / raw["curve"])
@@ -215,7 +250,7 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
         inputs_of[name] = node_inputs
     problems += _check_edges(specs, inputs_of, raw["nodes"], line)
     if problems:
-        raise GraphError(file, problems)
+        raise GraphError(file, _blame_input(problems, replaced, input))
     order, cycle = _topological(specs, inputs_of)
     if cycle:
         raise GraphError(file, [Problem(line("nodes", cycle[-1], "input"),
@@ -237,10 +272,18 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
                     line("nodes", name, "input"), f"'{producer}' emits "
                     f"{'/'.join(sorted(kinds))} frames but {spec.plugin} accepts only "
                     f"{'/'.join(spec.cls.inputs)}", name, "input"))
-    problems += _check_rates_and_needs(specs, order, line)
+    needs = _check_rates_and_needs(specs, order, line)
+    warned = [p for p in needs if missing_packages == "warn"
+              and isinstance(p.message, MissingPackage)]
+    problems += [p for p in needs if p not in warned]
+    warnings = GraphError(file, warned).lines()
     if problems:
-        raise GraphError(file, problems)
+        raise GraphError(file, _blame_input(problems, replaced, input), warnings)
     consumers = {n: [c for c in order if n in specs[c].inputs] for n in order}
+    for name in order:
+        spec = specs[name]
+        spec.live_input = bool(getattr(spec.build(), "live", False)) if spec.is_source \
+            else any(specs[p].live_input for p in spec.inputs)
     settings = _settings(raw, line, file)
     limits = settings.pop("stream_limits", None)
     graph_name = str(raw.setdefault("name", Path(file).stem))
@@ -248,7 +291,8 @@ def build_graph(raw: Any, lines: dict[tuple[str, ...], int] | None = None,
         spec.stream_limits = limits or spec.stream_limits
         spec.graph_name = graph_name
     return Graph(name=graph_name, nodes={n: specs[n] for n in order},
-                 raw=raw, file=file, consumers=consumers, **settings)
+                 raw=raw, file=file, consumers=consumers, warnings=warnings,
+                 input=(replaced, input) if replaced else None, **settings)
 
 
 def _check_rates_and_needs(specs: dict[str, NodeSpec], order: list[str], line: Any
@@ -265,8 +309,11 @@ def _check_rates_and_needs(specs: dict[str, NodeSpec], order: list[str], line: A
         except ValueError as exc:
             problems.append(Problem(line("nodes", name, "input"), str(exc), name, "input"))
             rates[name] = None
-        problems += [Problem(line("nodes", name, "plugin"), need, name, "plugin")
-                     for need in spec.cls.requirements(spec.params)]
+        for need in spec.cls.requirements(spec.params):
+            param = getattr(need, "param", None)
+            problems.append(Problem(line("nodes", name, "params", param), need, name,
+                                    f"params.{param}") if param else
+                            Problem(line("nodes", name, "plugin"), need, name, "plugin"))
     return problems
 
 
@@ -299,8 +346,15 @@ def _resolve_files(name: str, cls: type[Node], params: dict[str, Any], base: Pat
             continue
         where = Path() if (name, key) in overridden else base
         candidate = (where / value).absolute()
-        if kind == "input" or candidate.is_file():
+        if kind == "input" or candidate.is_file() or looks_like_path(value):
             params[key] = str(candidate)
+
+
+def looks_like_path(value: str) -> bool:
+    """A model param that names a file (a folder in it, or a model file suffix) rather
+    than a bundled model: resolved to its absolute path even when missing, so that the
+    message says where it was looked for."""
+    return "/" in value or Path(value).suffix in (".onnx", ".tflite", ".pt")
 
 
 def _settings(raw: dict[str, Any], line: Any, file: str) -> dict[str, Any]:
@@ -347,33 +401,80 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def _apply_overrides(raw: dict[str, Any], sets: list[str], input: str | None,
-                     events: str | None, line: Any) -> list[Problem]:
+def _apply_input(raw: dict[str, Any], input: str | None, input_format: str | None,
+                 problems: list[Problem]) -> str | None:
+    """``--input``: the graph's one source becomes ``source.file`` on INPUT (``-``:
+    standard input; with ``input_format``, raw PCM) or ``source.synth`` (``synth:NAME``,
+    ``SYNTH_SECONDS`` long unless ``--set`` gives a duration; null: endless); its
+    ``block`` and ``endpoint`` are kept. The source's name, or None."""
+    nodes = raw["nodes"]
+    if input is None:
+        if input_format is not None:
+            problems.append(Problem(0, "--input-format needs --input (a raw PCM file, or "
+                                    "'-' for standard input)"))
+        return None
+    sources = [n for n, b in nodes.items() if isinstance(b, dict) and not b.get("input")]
+    if len(sources) != 1:
+        problems.append(Problem(0, f"--input needs a graph with exactly one source, "
+                                f"this one has {len(sources)}"))
+        return None
+    name = sources[0]
+    old = nodes[name]
+    block = (old.get("params") or {}).get("block")
+    if input.startswith("synth:"):
+        if input_format is not None:
+            problems.append(Problem(0, "--input-format is for raw PCM, not synth:"))
+        params: dict[str, Any] = {"signal": input.partition(":")[2],
+                                  "duration": SYNTH_SECONDS}
+        nodes[name] = {"plugin": "source.synth", "params": params}
+    else:
+        params = {"path": input, **({"format": input_format} if input_format else {})}
+        nodes[name] = {"plugin": "source.file", "params": params}
+    if block:
+        params["block"] = block
+    if "endpoint" in old:
+        nodes[name]["endpoint"] = old["endpoint"]
+    return name
+
+
+def _blame_input(problems: list[Problem], replaced: str | None, input: str | None
+                 ) -> list[Problem]:
+    """Problems of the source ``--input`` replaced are the option's, not the node's (the
+    node may be called ``mic``: a file there is not a microphone)."""
+    if replaced is None:
+        return problems
+    return [Problem(0, f"--input {input}: {p.message}") if p.node == replaced
+            and (p.field or "").startswith(("params", "plugin")) else p for p in problems]
+
+
+def _events_on_stdout(raw: dict[str, Any]) -> bool:
+    return any(isinstance(b, dict) and b.get("plugin") == "sink.events"
+               and isinstance(b.get("params"), dict) and b["params"].get("path") == "-"
+               for b in raw["nodes"].values())
+
+
+def _drop_sinks(raw: dict[str, Any], plugins: set[str]) -> None:
+    """Leave out the nodes of ``plugins`` that nothing reads (sinks)."""
+    nodes = raw["nodes"]
+    read = {i for b in nodes.values() if isinstance(b, dict)
+            for i in ([b["input"]] if isinstance(b.get("input"), str) else b.get("input") or [])}
+    for name in [n for n, b in nodes.items() if isinstance(b, dict)
+                 and b.get("plugin") in plugins and n not in read]:
+        del nodes[name]
+
+
+def _apply_overrides(raw: dict[str, Any], sets: list[str], events: str | None, line: Any
+                     ) -> list[Problem]:
     nodes = raw["nodes"]
     problems = []
-    if input is not None:
-        sources = [n for n, b in nodes.items() if isinstance(b, dict) and not b.get("input")]
-        if len(sources) != 1:
-            problems.append(Problem(0, f"--input needs a graph with exactly one source, "
-                                    f"this one has {len(sources)}"))
-        else:
-            arg = input.partition(":")[2]
-            old = nodes[sources[0]]
-            if input.startswith("synth:"):
-                nodes[sources[0]] = {"plugin": "source.synth", "params": {"signal": arg}}
-            else:
-                block = (old.get("params") or {}).get("block")
-                params = {"path": input, **({"block": block} if block else {})}
-                nodes[sources[0]] = {"plugin": "source.file", "params": params}
-            if "endpoint" in old:
-                nodes[sources[0]]["endpoint"] = old["endpoint"]
     for item in sets:
         target, eq, value = item.partition("=")
         node, dot, param = target.partition(".")
         if not eq or not dot or not param:
             problems.append(Problem(0, f"--set {item}: expected node.param=value"))
         elif node not in nodes or not isinstance(nodes[node], dict):
-            problems.append(Problem(0, f"--set {item}: no node named '{node}'"))
+            problems.append(Problem(0, f"--set {item}: no node named '{node}'"
+                                    + _did_you_mean(node, nodes)))
         else:
             params = nodes[node].setdefault("params", {})
             if not isinstance(params, dict):
@@ -389,6 +490,11 @@ def _apply_overrides(raw: dict[str, Any], sets: list[str], input: str | None,
         for n in sinks:
             nodes[n].setdefault("params", {})["path"] = events
     return problems
+
+
+def _did_you_mean(name: str, known: Iterable[Any]) -> str:
+    close = difflib.get_close_matches(name, [str(k) for k in known], n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _node(name: str, body: Any, line: Any, base: Path = Path(),
@@ -457,7 +563,8 @@ def _check_edges(specs: dict[str, NodeSpec], inputs_of: dict[str, tuple[str, ...
         where = line("nodes", name, "input")
         for i in inputs:
             if i not in nodes:
-                problems.append(Problem(where, f"unknown node '{i}'", name, "input"))
+                problems.append(Problem(where, f"unknown node '{i}'"
+                                        + _did_you_mean(i, nodes), name, "input"))
             elif i == name:
                 problems.append(Problem(where, "a node cannot feed itself", name, "input"))
         spec = specs.get(name)

@@ -1,6 +1,7 @@
 """Validation errors in streamser's own words (pydantic's phrasing stays inside)."""
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -30,7 +31,10 @@ def validation_message(err: Mapping[str, Any], given: Mapping[str, Any] | None =
     if kind == "missing":
         return "required (it has no default)"
     if kind == "extra_forbidden":
-        return "unknown param" + (f" (known: {', '.join(known)})" if known else "")
+        loc = err.get("loc") or ("",)
+        close = difflib.get_close_matches(str(loc[0]), known or [], n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return "unknown param" + (f" ({hint}known: {', '.join(known)})" if known else "")
     msg = str(err.get("msg", ""))
     for prefix in _PREFIXES:
         msg = msg.removeprefix(prefix)
@@ -40,6 +44,7 @@ def validation_message(err: Mapping[str, Any], given: Mapping[str, Any] | None =
         msg = msg.replace(" or ", ", ").replace("must be ", "must be one of ", 1)
     loc = err.get("loc") or ()
     key = str(loc[0]) if loc else ""
-    if given is not None and key in given and "got " not in msg:
+    if given is not None and key in given and "got " not in msg \
+            and str(err.get("input")) not in msg:
         msg += f" (got {err.get('input')!r})"
     return msg

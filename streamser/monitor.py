@@ -1,4 +1,5 @@
-"""``streamser monitor``: a live terminal view of what a running graph publishes (sink.zmq).
+"""``streamser monitor``: a live terminal view of what a running graph publishes (sink.zmq);
+``streamser listen``: its events as JSON lines.
 
 Per stream: the audio level, the VAD state (audio meta ``vad``/``active``, or vad frames),
 the latest class scores (scores frames with meta ``labels``); below, the recent events.
@@ -9,6 +10,7 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .frames import KINDS, Frame
+from .jsonlines import strict_dumps
 from .plugins.sources.zmqsub import ZmqSource, ZmqSubParams
 
 REFRESH_S = 0.25
@@ -88,7 +91,7 @@ class MonitorState:
                 rest = {k: v for k, v in e.items() if k not in ("event", "stream", "t",
                                                                 "emitted_at")}
                 events.add_row(str(e.get("event")), str(e.get("stream")), _num(e.get("t")),
-                               _num(e.get("emitted_at")), str(rest) if rest else "")
+                               _num(e.get("emitted_at")), strict_dumps(rest) if rest else "")
             return Group(header, table, events)
 
 
@@ -106,8 +109,9 @@ def _num(x: Any) -> str:
 
 def monitor(endpoint: str, topics: list[str], seconds: float | None = None,
             once: bool = False, curve: str | None = None,
-            console: Console | None = None) -> None:
-    """Show the view until Ctrl-C or ``seconds``; ``once`` prints one snapshot at the end."""
+            console: Console | None = None) -> int:
+    """Show the view until Ctrl-C or ``seconds``; ``once`` prints one snapshot at the end.
+    The number of frames that arrived."""
     console = console or Console()
     source = ZmqSource(ZmqSubParams(endpoint=endpoint, topics=topics, kinds=list(KINDS),
                                     curve=curve), "monitor")
@@ -136,5 +140,30 @@ def monitor(endpoint: str, topics: list[str], seconds: float | None = None,
         source.close()
         reader.join(1.0)
         source.stop()
-    if once:
+    if once and state.frames:
         console.print(state.render(endpoint, source.rejected))
+    return state.frames
+
+
+def listen(endpoint: str, topics: list[str], seconds: float | None = None,
+           curve: str | None = None, write: Callable[[str], None] = print) -> int:
+    """Write each event a ``sink.zmq`` publishes as a JSON line until the publisher ends
+    its stream, Ctrl-C, or ``seconds``; the number of events written."""
+    source = ZmqSource(ZmqSubParams(endpoint=endpoint, topics=topics, kinds=["event"],
+                                    until_eos=True, curve=curve), "listen")
+    source.start()
+    timer = threading.Timer(seconds, source.close) if seconds is not None else None
+    if timer is not None:
+        timer.start()
+    count = 0
+    try:
+        for frame in source.frames():
+            write(strict_dumps(frame.meta))
+            count += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if timer is not None:
+            timer.cancel()
+        source.stop()
+    return count

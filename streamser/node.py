@@ -42,6 +42,9 @@ class Node:
         self.graph_name = ""
         #: Idle seconds and count bounding per-stream state (graph setting ``streams``).
         self.stream_limits: tuple[float | None, int] = (IDLE_SECONDS, MAX_STREAMS)
+        #: Whether a live source (a microphone, a paced or remote one) feeds this node,
+        #: as the graph says (a file's frames come as fast as they are read).
+        self.live_input = False
 
     def stream_states(self) -> StreamStates[Any]:
         """A mapping for per-stream state (stream id -> state) that forgets idle streams
@@ -121,6 +124,22 @@ class Source(Node):
         waiting loop in ``frames`` polls."""
 
 
+class ParamProblem(str):
+    """A requirement phrase about one param: reported under ``params.NAME``, on its line."""
+
+    param: str
+
+    def __new__(cls, text: str, param: str) -> ParamProblem:
+        obj = super().__new__(cls, text)
+        obj.param = param
+        return obj
+
+
+class MissingPackage(str):
+    """A requirement phrase saying that an optional package is not installed: it stops a
+    run, but validating or drawing the graph goes on with a warning."""
+
+
 def missing_module(module: str, extra: str, what: str) -> list[str]:
     """``[]`` when ``module`` can be imported (it is not imported), else one phrase saying
     which extra installs it."""
@@ -129,8 +148,9 @@ def missing_module(module: str, extra: str, what: str) -> list[str]:
         found = importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         found = False
-    return [] if found else [f"{what} needs {module.split('.')[0]}, which is not installed: "
-                             f"pip install 'streamser[{extra}]'"]
+    return [] if found else [MissingPackage(
+        f"{what} needs {module.split('.')[0]}, which is not installed: "
+        f"pip install 'streamser[{extra}]'")]
 
 
 def describe(cls: type[Node]) -> str:

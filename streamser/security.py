@@ -30,9 +30,17 @@ def secret_line(path: str | Path, what: str) -> str:
     return lines[0].strip()
 
 
-def make_keys(directory: str | Path, name: str = "streamser") -> tuple[Path, Path]:
-    """Write ``NAME.key`` (public) and ``NAME.key_secret`` (secret, mode 600)."""
+def make_keys(directory: str | Path, name: str = "streamser", force: bool = False
+              ) -> tuple[Path, Path]:
+    """Write ``NAME.key`` (public) and ``NAME.key_secret`` (secret, mode 600). An existing
+    pair is kept (FileExistsError) unless ``force``: every host holding it would be locked
+    out."""
     directory = Path(directory)
+    existing = [p for p in (directory / f"{name}.key", directory / f"{name}.key_secret")
+                if p.exists()]
+    if existing and not force:
+        raise FileExistsError(f"{existing[0]} exists: every host that holds this key pair "
+                              "would be locked out by a new one (--force replaces it)")
     directory.mkdir(parents=True, exist_ok=True)
     public, secret = zmq.auth.create_certificates(str(directory), name)
     Path(secret).chmod(0o600)

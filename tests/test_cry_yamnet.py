@@ -11,7 +11,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("ai_edge_litert.interpreter")
 
 from streamser.models import build  # noqa: E402
-from streamser.train.data import FrontEnd, load_audio  # noqa: E402
+from streamser.frontend import FrontEnd  # noqa: E402
+from streamser.train.clips import load_audio  # noqa: E402
 from streamser.train.recipe import TrainSpec  # noqa: E402
 from streamser.train.trainer import fit  # noqa: E402
 

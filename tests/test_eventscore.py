@@ -85,7 +85,12 @@ def test_score_events_counts_matches_false_alarms_latency_and_needs(tmp_path: Pa
     # 0.5 s past the first cry's end, and the whole false alarm (1.0 s)
     assert s["non_cry_flagged_s"] == pytest.approx(1.5)
     assert s["non_cry_flagged_share"] == pytest.approx(1.5 / (3640 - 11))
-    assert "named on 1, right on 100.0 %" in render(s)
+    assert "named on 1, null on 1 (the model abstained); right on 100.0 % of the named" \
+        in render(s)
+    abstained = score(episodes, [Detection(12.4, 18.5, 12.9), Detection(33, 36, 33.7)],
+                      length)
+    assert "named on 0, null on 2 (the model abstained); no accuracy to give" \
+        in render(abstained) and "0.0 %" not in render(abstained).split("guesses")[1]
     assert score(episodes, [], length)["f1"] == 0.0
     assert score(episodes, [Detection(100, 110, 100.5)], length)["false_alarms"] == 1
     r = cli("score-events", str(truth), str(events), "--json", str(tmp_path / "s.json"))

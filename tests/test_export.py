@@ -49,7 +49,7 @@ def val_clips(exported: dict):
     from streamser.export.data import load_sets
     from streamser.plugins.infer.backends import open_backend
 
-    from streamser.train.checkpoint import read_meta
+    from streamser.checkpoint import read_meta
     from streamser.zoo import resolve
 
     contract = open_backend(exported["out"] / "cry-need.onnx").contract

@@ -70,7 +70,7 @@ def test_gate_lets_the_same_audio_through_whichever_input_arrives_first() -> Non
     from streamser.plugins.infer import Infer
     from streamser.plugins.window import Patch
 
-    from streamser.train.data import load_audio
+    from streamser.train.clips import load_audio
 
     from .conftest import data_file
     parts = [load_audio(data_file(f"babycry_esc/{p}.flac"), RATE) for p in

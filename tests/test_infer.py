@@ -165,7 +165,7 @@ def test_merge_need_guess_does_not_depend_on_arrival_order() -> None:
     from streamser.plugins.smooth import Hysteresis
     from streamser.plugins.window import Patch
 
-    from streamser.train.data import load_audio
+    from streamser.train.clips import load_audio
     audio = load_audio(data_file("babycry_esc/crying/1-187207-A.flac"), 16000)
     mel, patch = LogMel(LogMel.Params(), name="m"), Patch(Patch.Params(), name="p")
     detect = Infer(Infer.Params(model="cry-detector"), name="d")

@@ -345,6 +345,6 @@ def test_monitor_shows_level_vad_scores_and_events() -> None:
     assert "default" in out and "-23.0" in out  # RMS of a -20 dBFS-peak sine
     assert "active" in out or "quiet" in out
     assert "cry 0.75" in out and "laugh 0.25" in out
-    assert "recent events" in out and "cry_start" in out and "'score': 0.75" in out
+    assert "recent events" in out and "cry_start" in out and '"score": 0.75' in out
     bad = cli("monitor", "localhost:5556", "--seconds", "0")
     assert bad.returncode == 2 and "must be tcp://" in bad.stderr

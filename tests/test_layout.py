@@ -1,5 +1,6 @@
 """Layout: no two streamser modules import each other (the CLI is a package whose
-command modules sit above one shared error helper), evaluation tools live together."""
+command modules sit above one shared error helper), the runtime never imports the
+training package, evaluation tools live together and hold no click commands."""
 from __future__ import annotations
 
 import ast
@@ -42,18 +43,36 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     return found
 
 
-#: Known pairs, each importing the other inside functions only (not at import time):
-#: augmentation loads its noise clips with the data module, which augments clips.
-KNOWN = {("streamser.train.augment", "streamser.train.data")}
-
-
 def test_no_two_modules_import_each_other() -> None:
     known = modules()
     graph = {n: imports(n, p, known) for n, p in known.items()}
     pairs = sorted({tuple(sorted((a, b))) for a, deps in graph.items() for b in deps
                     if a in graph.get(b, ()) and not (a.startswith(b + ".") or
                                                       b.startswith(a + "."))})
-    assert set(pairs) <= KNOWN, sorted(set(pairs) - KNOWN)
+    assert not pairs, pairs
+
+
+def test_runtime_does_not_reach_into_training() -> None:
+    """Plugins and the core import nothing from ``streamser.train`` (the front-end
+    description and checkpoint loading are runtime modules), even inside functions."""
+    known = modules()
+    runtime = [n for n in known if n.startswith(("streamser.plugins", "streamser.executors"))
+               or n in ("streamser.graph", "streamser.frontend", "streamser.checkpoint",
+                        "streamser.api", "streamser.pushing", "streamser.pcm",
+                        "streamser.launch", "streamser.node", "streamser.registry")]
+    assert "streamser.frontend" in runtime and "streamser.checkpoint" in runtime
+    for name in runtime:
+        deps = imports(name, known[name], known)
+        assert not {d for d in deps if d.startswith("streamser.train")}, (name, deps)
+
+
+def test_evaluation_holds_no_click_commands() -> None:
+    known = modules()
+    for name, path in known.items():
+        if name.startswith("streamser.evaluation"):
+            text = path.read_text()
+            assert "import click" not in text, name
+            assert not {d for d in imports(name, path, known) if d.startswith("streamser.cli")}
 
 
 def test_cli_commands_sit_above_one_error_helper() -> None:
@@ -64,5 +83,6 @@ def test_cli_commands_sit_above_one_error_helper() -> None:
         if name != "streamser.cli.app":
             assert inside <= {"streamser.cli.errors", "streamser.cli.options"}, (name, inside)
     assert not cli["streamser.cli.errors"] & set(cli), "errors imports a command module"
-    for name in ("eventscore", "teststreams", "plotevents", "commands"):
+    for name in ("eventscore", "teststreams", "plotevents", "bench"):
         assert f"streamser.evaluation.{name}" in known
+    assert "streamser.cli.evaluation" in known

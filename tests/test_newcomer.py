@@ -40,8 +40,13 @@ def test_validate_names_a_rate_mismatch_and_missing_model_before_running(tmp_pat
     assert [ln.split(":")[2] for ln in lines] == ["4", "5", "6", "7"], lines   # by line
     assert "node 'mel': input: needs 16000 Hz audio, gets 44100 Hz" in lines[0]
     assert "node 'vad': input: takes 8 or 16 kHz audio, gets 44100 Hz" in lines[1]
-    assert "no-such-model: no such model file or bundled model" in lines[2]
-    assert "streamser_no_such_package, which is not installed: pip install" in lines[3]
+    assert "node 'inf': params.model: 'no-such-model' is neither a model file nor a " \
+        "bundled model (bundled: " in lines[2]
+    # validating needs no optional package: a warning there, an error for run
+    assert lines[3].startswith("warning: ") and \
+        "streamser_no_such_package, which is not installed: pip install" in lines[3]
+    run = cli("run", str(config)).stderr.splitlines()
+    assert run[3].startswith("error: ") and "streamser_no_such_package" in run[3]
     assert not (tmp_path / "o.npy").exists()
     # a resample node in between makes the rate problems go away
     fixed = config.read_text().replace("input: src}", "input: rs}").replace(
@@ -91,9 +96,9 @@ def test_paths_in_a_graph_file_are_relative_to_its_folder(tmp_path, cry_clip,
     assert res.returncode == 0, res.stderr
     # bundled model names are not paths
     graph = load_graph(ROOT / "configs" / "cry_robot.yaml")
-    assert graph.nodes["detect_a"].params.model == "cry-detector"
+    assert graph.nodes["detect"].params.model == "cry-head"
     assert load_graph(ROOT / "configs" / "cry_robot_quiet.yaml").nodes[
-        "detect"].params.model == "cry-yamnet"
+        "detect"].params.model == "cry-head"
     assert graph.nodes["need"].params.model == "cry-need-cal"
 
 
@@ -158,7 +163,8 @@ def test_eval_runs_a_bundled_onnx_model_without_torch(tmp_path) -> None:
     import subprocess
     import sys
     res = subprocess.run([sys.executable, "-m", "streamser", "eval", "cry-need", "--data",
-                          str(small), "--json", str(tmp_path / "e.json"), "-q"],
+                          str(small), "--json", str(tmp_path / "e.json"), "-q",
+                          "--include-training"],                 # its training clips
                          capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr
     assert 0.0 <= json.loads((tmp_path / "e.json").read_text())["ua"] <= 1.0

@@ -1,22 +1,30 @@
-"""The shell blocks of README.md and docs/*.md run as written, on short inputs.
+"""The shell and Python blocks of README.md and docs/*.md run as written, on short inputs.
 
 Each ```bash block is cut into commands (``\\`` continuations joined, ``&&`` chains
 split, comments dropped). Every ``streamser`` command's options must exist (checked
-against the click commands, so a renamed option fails here); every ``python FILE`` and
-``pytest FILE`` must name a file that exists. Then the commands run in order, in a
-scratch folder that sees the repository's ``configs/`` and ``../shared/data`` as the
-README does, with long durations shortened (``SHORTEN``) and the cry robot's event
-publisher moved off tcp 5556 to a free port (another run on the machine may hold 5556;
-the home robot's page and broker port too).
-Commands that need a
-microphone, a running graph, minutes of training, a package install or the test suite
-itself are skipped, each for the reason in ``SKIP``.
+against the click commands, so a renamed option fails here; pipelines too); every
+``python FILE`` and ``pytest FILE`` must name a file that exists. Then the commands run
+in order, in a scratch folder that sees the repository's ``configs/`` and
+``../shared/data`` as the README does, with long durations shortened (``SHORTEN``) and
+the cry robot's event publisher moved off tcp 5556 to a free port (another run on the
+machine may hold 5556; the home robot's page and broker port too). A command with a pipe or a redirection runs in bash; ``arecord``
+records from an ALSA device that plays a real recording (ALSA's file plugin), and a
+command whose tool (arecord, ffmpeg) is not installed is left out, saying so. Commands
+that need a microphone, a running graph, minutes of training, a package install or the
+test suite itself are skipped, each for the reason in ``SKIP``.
+
+Each ```python block runs as a script in the same folder; a subscriber (``zmq.SUB``)
+runs while the cry robot publishes to it, and the plugin example is also used, as
+``plugin: mypackage.clip:Clip``, from a graph beside ``mypackage/``. The README's test
+command installs with ``sudo`` where there is one and without it as root: its apt-get
+part runs against stand-in ``sudo`` and ``apt-get`` both ways.
 """
 from __future__ import annotations
 
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,16 +37,18 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 #: (regex on the command, reason it is not run here)
 SKIP = [
-    (r"^(sudo )?apt-get ", "installs a system package"),
+    (r"^(\$\(command -v sudo\) |sudo )?apt-get ", "installs a system package"),
     (r"^python3 -m venv |^\. \.venv/bin/activate$|^pip install ",
      "sets up the environment this test already runs in"),
     (r"^pytest\b", "the test suite itself (CI runs it)"),
     (r"^streamser run \S+\s*(#.*)?$", "listens to the microphone"),
-    (r"^streamser (devices|monitor)\b", "needs a sound card or a running graph"),
+    (r"^streamser (devices|monitor|listen)\b", "needs a sound card or a running graph"),
     (r"^streamser run robot\.yaml|--realtime", "runs in real time until stopped"),
     (r"^streamser train |^python -m streamser\.train\.", "minutes of training"),
     (r"^streamser eval runs/", "needs the checkpoint the skipped training writes"),
     (r"^#!|^echo ", "a script's body, not a command"),
+    (r"^streamser adapt |^python -m streamser\.adapt\.",
+     "needs a home's own recordings (tests/test_adapt.py runs adapt on real clips)"),
     (r"^(sudo )?streamser service install (?!.*--out)", "installs a system service"),
     (r"^(sudo )?(systemctl|journalctl|loginctl) ", "manages the machine's services"),
     (r"^python3? examples/soothe\.py", "a robot that runs until stopped (needs a broker)"),
@@ -46,13 +56,29 @@ SKIP = [
 #: (regex, replacement): the same command on a short input
 SHORTEN = [
     (r"--minutes \d+", "--minutes 0.4"),
+    (r"^arecord ", "arecord -d 4 "),
     (r"mic\.duration=\d+", "mic.duration=8"),
     (r"--end \d+", "--end 20"),
 ]
 
 
+def fenced(path: Path) -> list[tuple[str, str]]:
+    """Every fenced block of a Markdown file: (its language tag, its text)."""
+    out, lang, body = [], None, []
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            if lang is None:
+                lang, body = line[3:].strip(), []
+            else:
+                out.append((lang, "\n".join(body) + "\n"))
+                lang = None
+        elif lang is not None:
+            body.append(line)
+    return out
+
+
 def blocks(path: Path) -> list[str]:
-    return re.findall(r"```(?:bash|sh)\n(.*?)```", path.read_text(), re.S)
+    return [text for lang, text in fenced(path) if lang in ("bash", "sh")]
 
 
 def commands(block: str) -> list[str]:
@@ -74,13 +100,15 @@ def all_commands() -> list[tuple[str, str]]:
 
 
 def quoted_commands() -> list[tuple[str, str]]:
-    """``streamser``/``python``/``pytest`` lines of every fenced block (untagged ones
-    too: the benchmark recipes in docs/performance.md), for the option check."""
+    """``streamser``/``python``/``pytest`` commands of every fenced shell block (untagged
+    ones too: the benchmark recipes in docs/performance.md), each part of a pipeline on
+    its own, for the option check."""
     out = []
     for doc in DOCS:
-        for i, block in enumerate(re.findall(r"```[a-z]*\n(.*?)```", doc.read_text(), re.S)):
-            out += [(f"{doc.relative_to(ROOT)}#{i}", c) for c in commands(block)
-                    if re.match(r"(streamser|python3?|pytest) ", c)]
+        for i, block in enumerate(t for lang, t in fenced(doc) if lang in ("bash", "sh", "")):
+            out += [(f"{doc.relative_to(ROOT)}#{i}", part.split(" > ")[0].strip())
+                    for c in commands(block) for part in c.split(" | ")
+                    if re.match(r"(streamser|python3?|pytest) ", part.strip())]
     return out
 
 
@@ -131,26 +159,55 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import soundfile as sf
     clip, rate = sf.read(DATA / "babycry_esc" / "crying" / "1-187207-A.flac")
     sf.write(work / "recording.flac", np.concatenate([clip, clip]), rate)
+    # an ALSA default device that "captures" the recording, for arecord (HOME=top/home)
+    raw = top / "recording.raw"
+    raw.write_bytes(sf.read(work / "recording.flac", dtype="int16")[0].astype("<i2").tobytes())
+    (top / "home").mkdir()
+    (top / "home" / ".asoundrc").write_text(
+        'pcm.!default { type plug; slave.pcm "card" }\n'
+        f'pcm.card {{ type file; slave.pcm "null"; file "/dev/null"; infile "{raw}"; '
+        'format "raw" }\n')
     return work
+
+
+#: The README's cry robot graph, whose publisher each run moves to a free port.
+ROBOT_RUN = re.compile(r"(streamser (?:run|bench) configs/cry_robot\.yaml[^|>]*)")
+SHELL = re.compile(r" (\||>|<) ")
+TOOLS = ("arecord", "ffmpeg")
 
 
 def _run(where: str, cmd: str, cwd: Path) -> None:
     for pattern, repl in SHORTEN:
         cmd = re.sub(pattern, repl, cmd)
-    words = shlex.split(cmd)
-    if words[0] == "streamser":
-        words = [sys.executable, "-m", "streamser", *words[1:]]
-        if words[3:4] in (["run"], ["bench"]) and "configs/cry_robot.yaml" in words:
-            words += ["--set", f"publish.endpoint=tcp://127.0.0.1:{free_port()}"]
-        if words[3:4] == ["run"] and "configs/cry_robot_home.yaml" in words:
-            # its page and publisher on free ports; no broker here: do not wait for one
-            words += ["--set", f"publish.endpoint=tcp://127.0.0.1:{free_port()}",
-                      "--set", f"web.port={free_port()}", "--set", f"mqtt.port={free_port()}",
-                      "--set", "mqtt.connect_wait=0", "--set", "mqtt.drain=0"]
-    import glob
-    words = [w2 for w in words for w2 in (sorted(glob.glob(w, root_dir=cwd)) or [w])]
-    done = subprocess.run(words, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "COLUMNS": "100"})
+    env = {**os.environ, "COLUMNS": "100",
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+    if SHELL.search(cmd):               # a pipeline or a redirection: bash runs it
+        missing = [t for t in TOOLS if re.search(rf"(^|\| ){t} ", cmd) and not shutil.which(t)]
+        if missing:
+            print(f"{where}: not run, {missing[0]} is not installed: {cmd}")
+            return
+        cmd = ROBOT_RUN.sub(lambda m: f"{m.group(1).rstrip()} --set publish.endpoint="
+                            f"tcp://127.0.0.1:{free_port()} ", cmd)
+        if cmd.startswith("arecord "):
+            env["HOME"] = str(cwd.parent / "home")    # its ALSA device plays a recording
+        done = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=cwd,
+                              capture_output=True, text=True, timeout=120, env=env)
+    else:
+        words = shlex.split(cmd)
+        if words[0] == "streamser":
+            words = [sys.executable, "-m", "streamser", *words[1:]]
+            if words[3:4] in (["run"], ["bench"]) and "configs/cry_robot.yaml" in words:
+                words += ["--set", f"publish.endpoint=tcp://127.0.0.1:{free_port()}"]
+            if words[3:4] == ["run"] and "configs/cry_robot_home.yaml" in words:
+                # its page and publisher on free ports; no broker here: do not wait for one
+                words += ["--set", f"publish.endpoint=tcp://127.0.0.1:{free_port()}",
+                          "--set", f"web.port={free_port()}", "--set",
+                          f"mqtt.port={free_port()}", "--set", "mqtt.connect_wait=0",
+                          "--set", "mqtt.drain=0"]
+        import glob
+        words = [w2 for w in words for w2 in (sorted(glob.glob(w, root_dir=cwd)) or [w])]
+        done = subprocess.run(words, cwd=cwd, capture_output=True, text=True, timeout=120,
+                              env=env)
     assert done.returncode == 0, f"{where}: {cmd}\n{done.stdout[-1500:]}\n{done.stderr[-3000:]}"
     assert "Traceback" not in done.stderr, done.stderr
 
@@ -167,6 +224,103 @@ def test_documented_commands_run(doc: Path, scratch: Path) -> None:
     if doc.name == "README.md":   # the sequence mkstream -> bench -> plot-events, at least
         assert any("plot-events" in c for c in ran), ran
         assert (scratch / "timeline.png").stat().st_size > 10_000
+
+
+def python_blocks(path: Path) -> list[str]:
+    return [text for lang, text in fenced(path) if lang == "python"]
+
+
+def _python(where: str, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    script = cwd / "block.py"
+    script.write_text(code)
+    done = subprocess.run([sys.executable, str(script)], cwd=cwd, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, f"{where}:\n{code}\n{done.stdout[-1500:]}\n{done.stderr}"
+    return done
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("doc", [d for d in DOCS if python_blocks(d)], ids=lambda d: d.name)
+def test_documented_python_runs(doc: Path, scratch: Path) -> None:
+    for i, code in enumerate(python_blocks(doc)):
+        where = f"{doc.name} python block {i}"
+        if "zmq.SUB" in code:
+            _subscriber(where, code, scratch)
+            continue
+        done = _python(where, code, scratch)
+        if "class Clip(Node)" in code:
+            _plugin_beside_the_graph(code, scratch)
+        if "streamser.open(" in code:              # the API block prints its events
+            assert "cry_start" in done.stdout, done.stdout
+
+
+def _subscriber(where: str, code: str, cwd: Path) -> None:
+    """The subscriber runs first; the cry robot then publishes to it (on a free port);
+    the subscriber gets every event of the run and ends at its end of stream."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    code = code.replace("tcp://127.0.0.1:5556", endpoint)
+    (cwd / "subscriber.py").write_text(code)
+    sub = subprocess.Popen([sys.executable, "subscriber.py"], cwd=cwd, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    import time
+    time.sleep(1.0)
+    run = subprocess.run([sys.executable, "-m", "streamser", "run", "configs/cry_robot.yaml",
+                          "--input", "recording.flac", "--events", "sub_events.jsonl", "-q",
+                          "--set", f"publish.endpoint={endpoint}"], cwd=cwd,
+                         capture_output=True, text=True, timeout=120)
+    out, err = sub.communicate(timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert sub.returncode == 0, f"{where}: {err}"
+    written = (cwd / "sub_events.jsonl").read_text().splitlines()
+    assert written and out.splitlines() == written, (out, written)
+
+
+def _plugin_beside_the_graph(code: str, cwd: Path) -> None:
+    """The README's plugin, as ``mypackage/clip.py`` beside a graph that names it."""
+    import numpy as np
+    pkg = cwd / "plugins_here" / "mypackage"
+    pkg.mkdir(parents=True, exist_ok=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "clip.py").write_text(code)
+    graph = cwd / "plugins_here" / "clip.yaml"
+    graph.write_text("nodes:\n"
+                     f"  src:  {{plugin: source.file, params: {{path: {cwd}/recording.flac}}}}\n"
+                     "  clip: {plugin: mypackage.clip:Clip, input: src, params: {limit: 0.05}}\n"
+                     "  out:  {plugin: sink.npy, input: clip, params: {path: clipped.npy}}\n")
+    done = subprocess.run([sys.executable, "-m", "streamser", "run", str(graph), "-q"],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    clipped = np.load(cwd / "clipped.npy")
+    assert clipped.size and np.abs(clipped).max() == pytest.approx(0.05)
+
+
+def test_readme_test_command_works_as_root_and_with_sudo(tmp_path) -> None:
+    """Its apt-get part against stand-ins: without sudo (root in a container) apt-get is
+    called directly; where sudo is, through sudo."""
+    text = (ROOT / "README.md").read_text()
+    cmd = next(c for b in blocks(ROOT / "README.md") for c in [b.strip()]
+               if c.endswith("&& pytest"))
+    apt = " && ".join(c for c in commands(cmd) if skip_reason(c) == "installs a system "
+                      "package")
+    assert apt.count("apt-get") == 2 and "sudo apt-get" not in apt.replace(
+        "$(command -v sudo) apt-get", "")
+    for with_sudo in (False, True):
+        bin_ = tmp_path / f"bin{int(with_sudo)}"
+        bin_.mkdir()
+        log = bin_ / "log"
+        (bin_ / "apt-get").write_text(f'#!/bin/sh\necho "apt-get $*" >> {log}\n')
+        if with_sudo:
+            (bin_ / "sudo").write_text(f'#!/bin/sh\necho "sudo" >> {log}\nexec "$@"\n')
+        for f in bin_.iterdir():
+            f.chmod(0o755)
+        done = subprocess.run(["/bin/bash", "-c", apt], env={"PATH": str(bin_)},
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        calls = log.read_text().splitlines()
+        want = ["apt-get update", "apt-get install -y portaudio19-dev alsa-utils ffmpeg"]
+        assert calls == ([x for w in want for x in ("sudo", w)] if with_sudo else want)
+    assert "portaudio19-dev alsa-utils ffmpeg" in (ROOT / ".ci" / "run").read_text()
+    assert text.count("$(command -v sudo) apt-get") == 2
 
 
 def test_every_skip_is_used() -> None:

@@ -13,16 +13,9 @@ import pytest
 from streamser.registry import load as load_plugin
 from streamser.train.augment import AugmentSpec, augment, bandlimit, change_speed
 from streamser.train.balance import balanced_patches, patch_count, plan_balance
-from streamser.train.data import (
-    Clip,
-    FeatureCache,
-    FrontEnd,
-    Normalizer,
-    class_weights,
-    load_audio,
-    load_dataset,
-    read_manifest,
-)
+from streamser.frontend import FrontEnd
+from streamser.train.clips import Clip, load_audio, read_manifest
+from streamser.train.data import FeatureCache, Normalizer, class_weights, load_dataset
 from streamser.train.splits import check_no_leak, group_kfold, holdout, leave_one_group_out
 
 from .conftest import data_file, feed, rows

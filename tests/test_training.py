@@ -51,7 +51,8 @@ def test_recipe_errors_name_the_line(tmp_path: Path) -> None:
 def test_checkpoint_round_trip_and_refuses_pickles(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     from streamser.models import build
-    from streamser.train.checkpoint import CheckpointError, load, read_meta, save
+    from streamser.checkpoint import CheckpointError, load, read_meta
+    from streamser.train.checkpoint import save
 
     model = build("agate_lstm", 32, 3)
     meta = {"arch": "agate_lstm", "input_dim": 32, "labels": ["a", "b", "c"],
@@ -117,8 +118,12 @@ def test_train_cv_checkpoint_eval_end_to_end(tmp_path: Path, monkeypatch) -> Non
         assert len(fold["test_groups"]) == 2
     assert set(cv["fold_scores"][0]["test_groups"]).isdisjoint(cv["fold_scores"][1]["test_groups"])
     out = tmp_path / "eval.json"
-    r = cli("eval", str(ckpt), "--data", str(manifest), "--json", str(out), "-q", timeout=120)
+    r = cli("eval", str(ckpt), "--data", str(manifest), "-q", timeout=120)
+    assert r.returncode == 1 and "were in" in r.stderr       # its own training clips
+    r = cli("eval", str(ckpt), "--data", str(manifest), "--json", str(out), "-q",
+            "--include-training", timeout=120)
     assert r.returncode == 0, r.stderr
+    assert "scored anyway (--include-training)" in r.stdout
     s = json.loads(out.read_text())
     assert {"ua", "wa", "per_class", "confusion"} <= set(s)
     assert sum(map(sum, s["confusion"])) == sum(1 for _ in open(manifest)) - 1
@@ -174,7 +179,8 @@ def test_bundled_model_loads_and_scores(name: str, tmp_path: Path, monkeypatch) 
         w.writeheader()
         w.writerows({**r, "path": str(DATA / corpus / r["path"])} for r in rows)
     out = tmp_path / "e.json"
-    r = cli("eval", name, "--data", str(manifest), "--json", str(out), "-q", timeout=180)
+    r = cli("eval", name, "--data", str(manifest), "--json", str(out), "-q",
+            "--include-training", timeout=180)                # its training clips
     assert r.returncode == 0, r.stderr
     s = json.loads(out.read_text())
     assert s["n"] == len(rows) and 0 <= s["ua"] <= 1

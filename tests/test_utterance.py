@@ -34,7 +34,7 @@ def _utterance(node, audio: np.ndarray, stream: str = "s") -> list[Frame]:
 
 
 def _cry(seconds: float = 3.0) -> np.ndarray:
-    from streamser.train.data import load_audio
+    from streamser.train.clips import load_audio
     return load_audio(data_file("babycry_esc/crying/1-187207-A.flac"))[:int(16000 * seconds)]
 
 
@@ -137,7 +137,7 @@ def test_merge_need_last_guess_and_abstention() -> None:
 def test_emodb_ser_adapts_per_stream_and_names_an_emotion() -> None:
     """Two streams (speakers) keep their own normalizer; a real emodb clip gets a label
     among the seven, probabilities summing to 1."""
-    from streamser.train.data import load_audio
+    from streamser.train.clips import load_audio
     clip = load_audio(data_file("emodb/03a01Fa.flac"))
     node = _node(model="emodb-ser")
     assert node.adapt
@@ -157,7 +157,7 @@ def test_emotion_graph_runs(source: str, tmp_path: Path) -> None:
         src = tmp_path / "two.wav"
         import soundfile as sf
 
-        from streamser.train.data import load_audio
+        from streamser.train.clips import load_audio
         a = load_audio(data_file("emodb/03a01Wa.flac"))
         b = load_audio(data_file("emodb/03a01Nc.flac"))
         gap = np.zeros(16000, np.float32)
@@ -189,7 +189,7 @@ def test_eval_feeds_each_group_in_order(tmp_path: Path) -> None:
         w.writerows({**r, "path": str(DATA / "emodb" / r["path"])} for r in rows)
     out = tmp_path / "e.json"
     r = cli("eval", "emodb-ser", "--data", str(manifest), "--json", str(out), "-q",
-            timeout=180)
+            "--include-training", timeout=180)            # emodb-ser's training clips
     assert r.returncode == 0, r.stderr
     assert "in manifest order through one stream per group" in r.stdout
     s = json.loads(out.read_text())
@@ -202,7 +202,9 @@ def test_the_runtime_node_computes_what_training_computed() -> None:
     the same normalizer) run through the same ONNX file."""
     import onnxruntime as ort
 
-    from streamser.train.data import FrontEnd, Normalizer, load_audio
+    from streamser.frontend import FrontEnd
+    from streamser.train.clips import load_audio
+    from streamser.train.data import Normalizer
     from streamser.train.utterance import stats_matrix
     from streamser.zoo import artifact
     node = _node(model="emodb-ser")

@@ -12,7 +12,8 @@ torch = pytest.importorskip("torch")
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 
 from streamser.models.yamnet import CRY_CLASSES, EMBEDDING, N_CLASSES, YAMNet  # noqa: E402
-from streamser.train.data import FrontEnd, load_audio, read_manifest  # noqa: E402
+from streamser.frontend import FrontEnd  # noqa: E402
+from streamser.train.clips import load_audio, read_manifest  # noqa: E402
 
 from .conftest import ROOT, data_file  # noqa: E402
 

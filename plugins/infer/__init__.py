@@ -8,6 +8,7 @@ exactly its window length per call. Emits ``scores`` frames (class probabilities
 """
 from __future__ import annotations
 
+import difflib
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from streamser.frames import Frame
-from streamser.node import Node, Params
+from streamser.node import Node, ParamProblem, Params
 from streamser.ports import Port
 from streamser.streams import StreamStates
 from streamser.zoo import BUILDS
@@ -39,6 +40,21 @@ class InferParams(Params):
     every: int = Field(1, ge=1, le=10000, description="Stateful models: emit scores every "
                                                       "N steps (every step is still run).")
     threads: int = Field(1, ge=1, le=64, description="Backend threads.")
+
+
+def model_problem(model: str, exc: Exception) -> ParamProblem:
+    """Why a ``model`` param names no model: a missing file (its absolute path), an
+    unknown bundled name (the near miss), or a build that model is not shipped in."""
+    from streamser.zoo import bundled
+    names = [m.name for m in bundled()]
+    if model in names:
+        return ParamProblem(str(exc), "build")
+    if Path(model).is_absolute():
+        return ParamProblem(f"no such model file: {model}", "model")
+    close = difflib.get_close_matches(model, names, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return ParamProblem(f"'{model}' is neither a model file nor a bundled model ({hint}"
+                        f"bundled: {', '.join(names)})", "model")
 
 
 def _model_file(params: InferParams, measure: bool = True) -> Path:
@@ -84,7 +100,7 @@ class Infer(Node):
         try:
             path = _model_file(params, measure=False)
         except FileNotFoundError as exc:
-            return [str(exc)]
+            return [model_problem(params.model, exc)]
         backend = params.backend if params.backend != "auto" else BY_SUFFIX.get(path.suffix)
         module, extra = RUNTIMES.get(backend or "", ("", ""))
         return missing_module(module, extra, f"{path.name}") if module else []

@@ -128,9 +128,9 @@ class TorchBackend(Backend):
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
         import torch
-        from streamser.export.contract import contract_for
 
-        from streamser.train.checkpoint import load
+        from streamser.checkpoint import load
+        from streamser.export.contract import contract_for
 
         torch.set_num_threads(threads)
         self.model, meta = load(path)

@@ -12,6 +12,9 @@ from streamser.security import Curve
 from streamser.wire import encode, encode_eos
 
 LINGER_MS = 500
+#: Default ``wait`` when no live source feeds the graph: a subscriber already trying to
+#: connect (ZeroMQ retries every 0.1 s) is in by then.
+FILE_WAIT = 0.5
 
 
 def check_endpoint(endpoint: str) -> str:
@@ -29,9 +32,12 @@ class ZmqPubParams(Params):
                                                 "unset.")
     queue: int = Field(1000, ge=1, description="Messages held per subscriber; a slower "
                        "subscriber loses what exceeds it (the graph never waits).")
-    wait: float = Field(0.0, ge=0, le=3600, description="Seconds start() waits for a "
-                        "subscriber to the topic (0: publish at once; what is published "
-                        "before anyone subscribes is lost).")
+    wait: float | None = Field(None, ge=0, le=3600, description="Seconds from the start "
+                               "within which the first message waits for a subscriber to "
+                               "the topic (0: publish at once; what is published before "
+                               "anyone subscribes is lost). None: 0.5 s when a file feeds "
+                               "the graph (a subscriber that connected before the run gets "
+                               "every message), 0 when a live source does.")
     curve: str | None = Field(None, description="CurveZMQ secret key file (from 'streamser "
                               "keys'); only holders of that key can subscribe.",
                               json_schema_extra={"file": "input"})
@@ -64,22 +70,28 @@ class ZmqSink(Node):
             self._sock.bind(p.endpoint)
         except zmq.ZMQError as exc:
             raise RuntimeError(f"cannot bind {p.endpoint}: {exc}") from None
-        if p.wait:
-            self._await_subscriber(p.wait)
+        wait = p.wait if p.wait is not None else 0.0 if self.live_input else FILE_WAIT
+        self._deadline: float | None = time.monotonic() + wait if wait else None
 
-    def _await_subscriber(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
+    def _await_subscriber(self) -> None:
+        """Before the first message: until a subscriber to the topic is there, or the
+        ``wait`` since the start is over (XPUB hands us each subscription)."""
+        deadline, self._deadline = self._deadline, None
+        while deadline is not None and (left := deadline - time.monotonic()) > 0:
             if self._sock.poll(int(left * 1000) + 1):
                 msg = self._sock.recv()  # b"\x01" + prefix: subscribe
                 if msg[:1] == b"\x01" and self._topic.startswith(msg[1:]):
                     return
 
     def process(self, frame: Frame) -> tuple[()]:
+        if self._deadline is not None:
+            self._await_subscriber()
         self._sock.send_multipart([self._topic, *encode(frame)], copy=False)
         return ()
 
     def flush(self) -> tuple[()]:
+        if self._deadline is not None:
+            self._await_subscriber()
         self._sock.send_multipart([self._topic, *encode_eos(self._topic.decode())])
         return ()
 

@@ -66,6 +66,9 @@ class ZmqSource(Source):
         p = self.params
         self.rejected = 0
         self.unexpected = 0
+        #: Audio frames that never arrived (gaps in a stream's sequence numbers).
+        self.missing = 0
+        self._last_seq: dict[tuple[bytes, str], int] = {}
         self._closed = threading.Event()
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.SUB)
@@ -101,9 +104,27 @@ class ZmqSource(Source):
                 if p.until_eos and (not wanted or ended >= wanted):
                     return
             elif msg.kind in p.kinds:
+                if msg.kind == "audio":
+                    self._check_gap(topic, msg)
                 yield msg
             else:
                 self.unexpected += 1
+
+    def _check_gap(self, topic: bytes, frame: Frame) -> None:
+        """Say (once per stream, then on each tenfold) when audio frames went missing:
+        the publisher drops what a subscriber that falls behind its queue cannot take."""
+        key = (topic, frame.stream)
+        last = self._last_seq.get(key)
+        self._last_seq[key] = frame.seq
+        if last is None or frame.seq <= last + 1:
+            return
+        before = self.missing
+        self.missing += frame.seq - last - 1
+        if before == 0 or len(str(self.missing)) > len(str(before)):
+            log.warning(f"source.zmq '{self.name}': {self.missing} audio frame(s) of "
+                        f"stream '{frame.stream}' did not arrive so far (seq {last} -> "
+                        f"{frame.seq}): the publisher dropped them (this graph fell "
+                        "behind its queue) or the network lost them")
 
     def close(self) -> None:
         self._closed.set()

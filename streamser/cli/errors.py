@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -21,12 +22,27 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
 
 
 def load_or_exit(config: str, sets: tuple[str, ...] = (), input: str | None = None,
-                 events: str | None = None, realtime: bool = False) -> Graph:
-    """The validated graph, or every problem on its own line and exit 2."""
-    from ..graph import GraphError, load_graph
+                 events: str | None = None, realtime: bool = False,
+                 **options: Any) -> Graph:
+    """The validated graph (``options``: those of ``build_graph``), or every problem on
+    its own line and exit 2. Warnings are printed, one line each."""
+    from ..graph import load_graph
+    return graph_or_exit(lambda: load_graph(config, sets=sets, input=input, events=events,
+                                            realtime=realtime, **options))
+
+
+def graph_or_exit(build: Callable[[], Graph]) -> Graph:
+    """``build()``'s graph, its warnings printed; or every problem on its own line and
+    exit 2."""
+    from ..graph import GraphError
     try:
-        return load_graph(config, sets=sets, input=input, events=events, realtime=realtime)
+        graph = build()
     except GraphError as exc:
         for line in exc.lines():
             click.echo(f"error: {line}", err=True)
+        for line in exc.warnings:
+            click.echo(f"warning: {line}", err=True)
         sys.exit(EXIT_INVALID)
+    for line in graph.warnings:
+        click.echo(f"warning: {line}", err=True)
+    return graph

@@ -6,13 +6,29 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from .errors import EXIT_FAILED, EXIT_INVALID, EXIT_SOURCE_ERROR, fail, load_or_exit
-from .options import EXECUTORS, metrics_option, quiet_option, set_option
+from .errors import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_SOURCE_ERROR,
+    fail,
+    graph_or_exit,
+    load_or_exit,
+)
+from .options import (
+    EXECUTORS,
+    input_format_option,
+    input_option,
+    metrics_option,
+    quiet_option,
+    set_option,
+)
 
 if TYPE_CHECKING:     # the graph, executors and plugins load when a command needs them
     from ..executors import Control
@@ -100,7 +116,9 @@ def _run(control: Control, graph: Graph, executor: str, transport: str,
             text = exc.text if isinstance(exc, NodeFailed) else str(exc)
             Path(metrics_file + ".error").write_text(text)
         else:
-            click.echo(f"error: {exc}", err=True)
+            message = graph.blame(exc.node, exc.text) if isinstance(exc, NodeFailed) \
+                else str(exc)
+            click.echo(f"error: {message}", err=True)
         _exit_now(EXIT_SOURCE_ERROR if child and isinstance(exc, SourceError)
                   else EXIT_FAILED)
     finally:
@@ -117,29 +135,77 @@ def _reader_gone(exc: BaseException) -> bool:
     return isinstance(exc, NodeFailed) and exc.text.startswith("OutputClosed:")
 
 
+def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of ``run`` (and ``launch``): executor, transport, overrides, input,
+    events, realtime, metrics, quiet."""
+    for option in reversed((
+            click.option("--executor", "-x", type=click.Choice(EXECUTORS), default="inline",
+                         show_default=True, help="inline: one thread; threads: a thread per "
+                         "node over inproc; processes: a process per node over ipc/tcp."),
+            click.option("--transport", type=click.Choice(["ipc", "tcp"]), default="ipc",
+                         show_default=True, help="Links between processes (processes "
+                         "executor)."),
+            set_option, input_option, input_format_option,
+            click.option("--events", type=click.Path(dir_okay=False),
+                         help="Path for the graph's sink.events node ('-': standard "
+                         "output)."),
+            click.option("--realtime", is_flag=True, help="Pace the source in real time "
+                         "(sets its realtime param)."),
+            metrics_option,
+            click.option("--quiet", "-q", is_flag=True, help="No metrics table, no "
+                         "progress bar; with the events on standard output (--events -), "
+                         "no sink.console either (each event printed once)."))):
+        fn = option(fn)
+    return fn
+
+
+def start_run(load: Callable[..., Graph], executor: str, transport: str,
+              sets: tuple[str, ...], input_: str | None, input_format: str | None,
+              events: str | None, realtime: bool, metrics_file: str | None,
+              quiet: bool) -> NoReturn:
+    """Validate the graph ``load(**overrides)`` gives (``load_graph`` or ``build_graph``
+    with its data bound), then run it and exit."""
+    control = _install_signals()
+    graph = graph_or_exit(lambda: load(sets=sets, input=input_, events=events,
+                                       realtime=realtime, input_format=input_format,
+                                       quiet=quiet))
+    _run(control, graph, executor, transport, None, metrics_file, quiet)
+
+
 @click.command("run")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
-@click.option("--executor", "-x", type=click.Choice(EXECUTORS), default="inline",
-              show_default=True, help="inline: one thread; threads: a thread per node over "
-              "inproc; processes: a process per node over ipc/tcp.")
-@click.option("--transport", type=click.Choice(["ipc", "tcp"]), default="ipc",
-              show_default=True, help="Links between processes (processes executor).")
-@set_option
-@click.option("--input", "input_", metavar="FILE|synth:NAME",
-              help="Replace the graph's one source with this file or synth signal.")
-@click.option("--events", type=click.Path(dir_okay=False),
-              help="Path for the graph's sink.events node.")
-@click.option("--realtime", is_flag=True, help="Pace the source in real time (sets its "
-              "realtime param).")
-@metrics_option
-@quiet_option
-def run_cmd(config: str, executor: str, transport: str, sets: tuple[str, ...],
-            input_: str | None, events: str | None, realtime: bool, metrics_file: str | None,
-            quiet: bool) -> None:
+@run_options
+def run_cmd(config: str, **options: Any) -> None:
     """Validate CONFIG, then run it until its sources end or Ctrl-C / SIGTERM."""
-    control = _install_signals()
-    graph = load_or_exit(config, sets, input_, events, realtime)
-    _run(control, graph, executor, transport, None, metrics_file, quiet)
+    from ..graph import load_graph
+    start_run(partial(load_graph, config), **options)
+
+
+@click.command("launch")
+@click.argument("line", nargs=-1, required=True)
+@click.option("--print-yaml", is_flag=True, help="Print the line as a graph file (after "
+              "validating it) instead of running it.")
+@run_options
+def launch_cmd(line: tuple[str, ...], print_yaml: bool, **options: Any) -> None:
+    """Run a one-line pipeline, gst-launch style: 'PLUGIN k=v ! PLUGIN k=v ! ...'.
+
+    name=x names a node; 'x.' refers to it (at a chain's start: branch from x; after
+    '!': link into x). Errors give the column: <launch>:1:COL.
+    """
+    import shlex
+
+    from ..graph import build_graph
+    from ..launch import FILE, parse, to_yaml
+    text = line[0] if len(line) == 1 else " ".join(shlex.quote(w) for w in line)
+
+    def load(**overrides: Any) -> Graph:
+        raw, columns = parse(text)
+        return build_graph(raw, columns, FILE, **overrides)
+    if print_yaml:
+        graph_or_exit(lambda: load(missing_packages="warn"))
+        click.echo(to_yaml(parse(text)[0]), nl=False)
+        return
+    start_run(load, **options)
 
 
 @click.command("node")

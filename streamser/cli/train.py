@@ -72,13 +72,6 @@ class Progress:
                          completed=row["epoch"], total=row["epochs"], info=info)
 
 
-def arch_description(cls: type) -> str:
-    """First line of the architecture class's docstring (else of its module's)."""
-    import sys
-    doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or ""
-    return " ".join(doc.strip().split("\n\n")[0].split()) if doc.strip() else ""
-
-
 def _console() -> Any:
     from rich.console import Console
     return Console(stderr=True)
@@ -207,14 +200,59 @@ def _train(rec: Any, data_: Any, recipe: str | None, sets: tuple[str, ...], cv: 
               "as PNG (default: MODEL_NAME-confusion.png next to --json, else none).")
 @click.option("--build", help="Run this exported build (.onnx, .int8.tflite, ...) of a bundled "
               "model with the runtime instead of its checkpoint.")
+@click.option("--include-training", is_flag=True, help="Also score the clips MODEL was "
+              "trained on (left out by default: its recorded training manifests say which).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def eval_cmd(model: str, manifest: str, json_file: str | None, png: str | None,
-             build: str | None, quiet: bool) -> None:
+             build: str | None, include_training: bool, quiet: bool) -> None:
     """Score MODEL (a checkpoint, an exported .onnx/.tflite file or a bundled model name)
-    on a manifest. A bundled model is scored from its checkpoint when torch is installed,
-    else from its ONNX build (else TFLite) with the runtime: no torch needed. An utterance
-    model (emodb-ser, cry-need-cal) runs as it does live: each manifest group's clips in
-    order through one stream, its speaker normalizer starting cold per group."""
+    on a manifest, leaving out the clips it was trained on unless --include-training. A
+    bundled model is scored from its checkpoint when torch is installed, else from its
+    ONNX build (else TFLite) with the runtime: no torch needed. An utterance model
+    (emodb-ser, cry-need-cal) runs as it does live: each manifest group's clips in order
+    through one stream, its speaker normalizer starting cold per group."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="streamser-eval-") as tmp:
+        scored = _unseen(model, Path(manifest), include_training, Path(tmp))
+        _eval(model, str(scored), json_file, png, build, quiet)
+
+
+def _unseen(model: str, manifest: Path, include: bool, tmp: Path) -> Path:
+    """The manifest to score: without the clips MODEL was trained on (a manifest of the
+    others in ``tmp``), unless ``include``; says what was left out, or why it cannot."""
+    from ..evaluation.seen import model_meta, split, training_clips, write_manifest
+    meta = model_meta(model)
+    seen = training_clips(meta, manifest) if meta else None
+    if seen is None or not seen.found:
+        why = "it records no training manifests" if seen is None else \
+            f"its training manifests ({seen.describe()}) are not on this machine"
+        click.echo(f"note: cannot tell which clips {model} was trained on ({why}); "
+                   "every clip is scored")
+        return manifest
+    unseen, seen_rows, columns = split(manifest, seen)
+    total = len(unseen) + len(seen_rows)
+    if not seen_rows:
+        click.echo(f"none of the {total} clips was in {model}'s training "
+                   f"({seen.describe()})")
+        return manifest
+    if include:
+        click.echo(f"note: {len(seen_rows)} of the {total} clips were in {model}'s training "
+                   f"({seen.describe()}); scored anyway (--include-training): the figures "
+                   "overstate what it does on new audio")
+        return manifest
+    if not unseen:
+        fail(f"all {total} clips of {manifest} were in {model}'s training "
+             f"({seen.describe()}): a score on them says nothing about new audio; give "
+             "other clips, or --include-training to score them anyway")
+    click.echo(f"{model} was trained on {len(seen_rows)} of the {total} clips "
+               f"({seen.describe()}): scoring the other {len(unseen)} "
+               "(--include-training scores all)")
+    return write_manifest(unseen, columns, tmp / manifest.name)
+
+
+def _eval(model: str, manifest: str, json_file: str | None, png: str | None,
+          build: str | None, quiet: bool) -> None:
+    """``streamser eval`` on the manifest chosen."""
     from ..train.utterance import is_utterance_model
     try:
         utterance = is_utterance_model(model)
@@ -272,7 +310,7 @@ def _eval_streamed(model: str, manifest: Path, json_file: str | None, png: str |
 
 
 def _groups(manifest: Path, labels: list[str]) -> list[str]:
-    from ..train.data import read_manifest
+    from ..train.clips import read_manifest
     return [c.group for c in read_manifest(manifest, labels)]
 
 
@@ -293,11 +331,11 @@ def _report(s: dict[str, Any], name: str, manifest: str, json_file: str | None,
 
 def _checkpoint(model: str) -> tuple[Any, dict[str, Any]]:
     """A checkpoint's clip classifier (raw front-end frames -> probabilities), torch."""
-    from ..zoo import resolve
-    from ..train.checkpoint import load
+    from ..checkpoint import load
     from ..train.data import Normalizer
     from ..train.experiment import patches
     from ..train.trainer import predict_probs
+    from ..zoo import resolve
     net, meta = load(resolve(model))
     norm = Normalizer.from_dict(meta["normalizer"])
 
@@ -343,13 +381,10 @@ def _exported_model(model: str, build: str | None) -> tuple[Any, dict[str, Any]]
 @click.option("--archs", is_flag=True, help="List the trainable architectures instead.")
 def models_cmd(as_json: bool, archs: bool) -> None:
     """List the bundled models (name, task, labels, size, training, measured figures)."""
-    if archs:
-        _need("torch", "train")
-        from ..models import ARCHITECTURES
-        for name, cls in ARCHITECTURES.items():
-            click.echo(f"{name:<14} {arch_description(cls)}")
-        click.echo(f"{'svm':<14} SVM on utterance statistics (mean, std, min, max): a baseline")
-        click.echo(f"{'majority':<14} the majority class: a baseline")
+    if archs:                       # read from the model modules' source: no torch
+        from ..archs import BASELINES, architectures
+        for name, text in {**architectures(), **BASELINES}.items():
+            click.echo(f"{name:<14} {text}")
         return
     from ..zoo import bundled
     models = bundled()

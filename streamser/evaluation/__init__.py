@@ -1,3 +1,3 @@
 """Evaluation tools: labelled test streams (``teststreams``), event scoring
-(``eventscore``), timeline plots (``plotevents``) and their commands (``commands``:
-mkstream, score-events, bench, plot-events)."""
+(``eventscore``), timeline plots (``plotevents``) and graph benchmarks (``bench``); their
+click commands live in ``streamser.cli.evaluation``."""

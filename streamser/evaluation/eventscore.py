@@ -11,8 +11,10 @@
 - Latency: per matched episode, ``emitted_at`` of its first matching ``cry_start`` minus
   the true onset (median and p95; negative when the detection began before the truth's
   audible onset).
-- Need accuracy: over matched episodes whose truth label is a need (not ``crying``), the
-  share whose matching ``cry_end`` names that label.
+- Need guesses: over matched episodes whose truth label is a need (not ``crying``), how
+  many ``cry_end`` named a need and how many abstained (``label: null``), and the share of
+  the named that are right (``need_named_accuracy``). ``need_accuracy`` (JSON only) is the
+  share of all those episodes named right, abstentions counted wrong.
 - False alarms by kind (given the truth's segments): each unmatched detection counted
   under the kind of the segment it overlaps most (``gap`` for room tone between them).
 """
@@ -152,13 +154,14 @@ def score(episodes: list[dict[str, Any]], detections: list[Detection], length_s:
 def render(s: dict[str, Any]) -> str:
     lat = (f"{s['latency_median_s']:.2f} s median, {s['latency_p95_s']:.2f} s p95"
            if s["latency_median_s"] is not None else "n/a")
-    need = "n/a"
+    need = "n/a (no detected episode with a known need)"
     if s["need_accuracy"] is not None:
-        named, right = s.get("need_named"), s.get("need_named_accuracy")
-        need = (f"{100 * s['need_accuracy']:.1f} % of {s['need_episodes']} episodes"
-                + (f" (named on {named}, right on {100 * right:.1f} % of those; null "
-                   "on the rest: the model abstained)" if named and right is not None else
-                   " (null on every one: the model abstained)" if named == 0 else ""))
+        named, right, n = s.get("need_named") or 0, s.get("need_named_accuracy"), \
+            s["need_episodes"]
+        need = (f"on {n} detected episodes with a known need: named on {named}, null on "
+                f"{n - named} (the model abstained)")
+        need += (f"; right on {100 * right:.1f} % of the named" if named and right is not None
+                 else "; no accuracy to give")
     return (f"episodes {s['episodes']}, detections {s['detections']}, matched {s['matched']}\n"
             f"precision {s['precision']:.3f}  recall {s['recall']:.3f}  F1 {s['f1']:.3f}\n"
             f"false alarms {s['false_alarms']} in {s['non_cry_hours']:.2f} h of non-cry audio "
@@ -168,4 +171,4 @@ def render(s: dict[str, Any]) -> str:
             + (f"non-cry audio flagged as crying {100 * s['non_cry_flagged_share']:.1f} % "
                f"({s['non_cry_flagged_s']:.0f} s: detections that outlast or join cries)\n"
                if "non_cry_flagged_share" in s else "")
-            + f"detection latency {lat}\nneed accuracy {need}")
+            + f"detection latency {lat}\nneed guesses {need}")

@@ -54,7 +54,8 @@ def run_processes(graph: Graph, control: Control, transport: str = "ipc"
             cmd = [sys.executable, "-m", "streamser", "node", str(config), "--only", name,
                    "--metrics", str(rundir / f"{name}.metrics.json"), "--quiet",
                    "--parent", str(os.getpid())]
-            procs[name] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=_child_env())
+            procs[name] = subprocess.Popen(cmd, stdin=None if _reads_stdin(graph, name)
+                                           else subprocess.DEVNULL, env=_child_env())
         failed = _wait(procs, control)
         if failed:
             error = rundir / f"{failed}.metrics.json.error"
@@ -76,8 +77,17 @@ def run_processes(graph: Graph, control: Control, transport: str = "ipc"
 def _child_env() -> dict[str, str]:
     """The parent's environment with PYTHONSAFEPATH: ``python -m`` would otherwise put the
     working directory first on a child's ``sys.path``, so that a stray module there (a
-    ``click.py``, say) would be imported instead of the library."""
-    return {**os.environ, "PYTHONSAFEPATH": "1"}
+    ``click.py``, say) would be imported instead of the library. The folders the parent
+    searches for ``module:Class`` plugins (its graph file's, its working directory) are
+    searched by the child too, after the installed packages."""
+    from ..registry import PATH_ENV, plugin_folders
+    return {**os.environ, "PYTHONSAFEPATH": "1", PATH_ENV: os.pathsep.join(plugin_folders())}
+
+
+def _reads_stdin(graph: Graph, name: str) -> bool:
+    """Whether node ``name`` reads standard input (``source.file`` on ``-``): its process
+    gets ours."""
+    return graph.nodes[name].is_source and getattr(graph.nodes[name].params, "path", None) == "-"
 
 
 def _check_binds(graph: Graph) -> None:

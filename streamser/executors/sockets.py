@@ -39,6 +39,7 @@ from .common import (
     SourceError,
     is_live,
     is_paced,
+    log,
     next_frame,
     source_failed,
 )
@@ -220,6 +221,10 @@ class _NodeThread(threading.Thread):
             except zmq.Again:
                 if live:
                     self.metrics.dropped += 1
+                    if _power_of_ten(self.metrics.dropped):
+                        log.warning(f"node '{self.node_name}': {self.metrics.dropped} "
+                                    "frame(s) dropped so far: the graph behind this live "
+                                    "source does not keep up (counted as 'dropped')")
                     return False
                 if self.control.abort.is_set():
                     raise _Aborted from None
@@ -425,6 +430,13 @@ class _NodeThread(threading.Thread):
             except Exception as exc:
                 self.error = self.error or exc
             self._close()
+
+
+def _power_of_ten(n: int) -> bool:
+    """1, 10, 100, ...: when to say again that a count has grown."""
+    while n % 10 == 0:
+        n //= 10
+    return n == 1
 
 
 def _batches(groups: list[tuple[Epoch, list[Frame]]], batching: bool

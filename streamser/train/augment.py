@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import soxr
 
+from .clips import load_audio, read_manifest
+
 
 @dataclass(frozen=True)
 class AugmentSpec:
@@ -99,7 +101,6 @@ class AugmentSpec:
 @lru_cache(maxsize=8)
 def _noise_bank(manifest: str, labels: tuple[str, ...], exclude: tuple[str, ...],
                 rate: int) -> tuple[np.ndarray, ...]:
-    from .data import load_audio, read_manifest
     clips = [c for c in read_manifest(manifest, list(labels)) if c.group not in exclude]
     if not clips:
         raise ValueError(f"{manifest}: no noise clips with labels {labels}")

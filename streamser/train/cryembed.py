@@ -33,7 +33,7 @@ def rows_of(audio: np.ndarray, hop: float) -> tuple[np.ndarray, np.ndarray, np.n
     global _backbone
     from streamser.plugins.features.yamnet import YamnetBackbone
 
-    from .data import FrontEnd
+    from ..frontend import FrontEnd
     if _backbone is None:
         _backbone = YamnetBackbone(outputs=("embedding", "logits", "probs"))
     fe = FrontEnd.from_dict({"features": ["features.logmel"], "rate": RATE,
@@ -51,7 +51,7 @@ def maps_of(audio: np.ndarray, hop: float) -> tuple[np.ndarray, np.ndarray]:
     global _map_backbone
     from streamser.plugins.features.yamnet import YamnetBackbone
 
-    from .data import FrontEnd
+    from ..frontend import FrontEnd
     if _map_backbone is None:
         _map_backbone = YamnetBackbone(outputs=("feature_map", "block12"))
     fe = FrontEnd.from_dict({"features": ["features.logmel"], "rate": RATE,

@@ -14,6 +14,10 @@ Levers (each a field of :class:`HeadSpec`, each measured on the leave-source-out
   the correction toward zero, so the backbone's knowledge is kept where our data is silent;
 - ``hard``: a second round of training where the training negatives the first round
   scored highest weigh ``hard`` times more (hard-negative mining across sources);
+- ``inputs: block``: the last block of YAMNet itself is retrained (its depthwise and
+  pointwise convolutions start from YAMNet's weights and learn at a tenth of the head's
+  rate), reading ``block12``, the output of the frozen blocks below it (``emb`` arrays
+  then hold those);
 - ``hidden``: 0 for a linear head;
 - ``context``: the head reads this row and the ``context - 1`` rows before it (0.48 s
   apart), so it can tell a sustained cry from a short scream; exported as a stateful
@@ -37,7 +41,8 @@ EMB, MAP, LOGITS = 1024, 6144, 521
 CRY_LOGITS = (19, 20)
 #: The backbone row each ``inputs`` reads (``features.yamnet`` outputs, in order).
 BACKBONE_OUTPUTS = {"logits": ["embedding", "logits"], "embedding": ["embedding", "logits"],
-                    "both": ["embedding", "logits"], "map": ["feature_map", "logits"]}
+                    "both": ["embedding", "logits"], "map": ["feature_map", "logits"],
+                    "block": ["block12", "logits"]}
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,8 @@ class HeadSpec:
 
 def features(emb: np.ndarray, logit: np.ndarray, inputs: str) -> np.ndarray:
     """The head's input columns from cached rows."""
-    parts = {"logits": [logit], "embedding": [emb], "both": [emb, logit], "map": [emb]}[inputs]
+    parts = {"logits": [logit], "embedding": [emb], "both": [emb, logit], "map": [emb],
+             "block": [emb]}[inputs]
     return np.concatenate([p.astype(np.float32) for p in parts], axis=1)
 
 
@@ -134,6 +140,8 @@ def _anchor(logit: np.ndarray) -> np.ndarray:
 def _net(d_in: int, spec: HeadSpec) -> Any:
     from torch import nn
     n_out = len(spec.labels)
+    if spec.inputs == "block":
+        return _block_net(spec, n_out)
     if not spec.hidden:
         return nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(d_in, n_out))
     return nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(d_in, spec.hidden), nn.ReLU(),
@@ -145,7 +153,10 @@ def train(emb: np.ndarray, logit: np.ndarray, kind: np.ndarray, source: np.ndarr
     """Fit a head on rows (``kind`` -1 rows are left out; a context head still reads
     them as earlier rows). ``segment``: see :meth:`Head.logits`."""
     x = features(emb, logit, spec.inputs)
-    mean, std = x[kind >= 0].mean(axis=0), x[kind >= 0].std(axis=0) + 1e-3
+    if spec.inputs == "block":            # the convolutions read YAMNet's own values
+        mean, std = np.zeros(x.shape[1], np.float32), np.ones(x.shape[1], np.float32)
+    else:
+        mean, std = x[kind >= 0].mean(axis=0), x[kind >= 0].std(axis=0) + 1e-3
     x = with_context(((x - mean) / std).astype(np.float32), segment, spec.context)
     keep = kind >= 0
     x, emb, logit, kind, source = x[keep], emb[keep], logit[keep], kind[keep], source[keep]
@@ -174,6 +185,31 @@ def _softmax_cry(head: Head, x: np.ndarray, logit: np.ndarray) -> np.ndarray:
     return np.exp(z[:, 0]) / np.exp(z).sum(axis=1)
 
 
+def _block_net(spec: HeadSpec, n_out: int) -> Any:
+    """YAMNet's last depthwise-separable block (its weights, from the bundled flatbuffer)
+    on the ``block12`` rows, mean-pooled, then the MLP."""
+    import torch
+    from torch import nn
+
+    from streamser.models.yamnet import YAMNet
+
+    class BlockHead(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            yamnet = YAMNet.from_tflite()
+            self.dw, self.pw = yamnet.features[-2], yamnet.features[-1]
+            self.mlp = nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(EMB, spec.hidden),
+                                     nn.ReLU(), nn.Dropout(spec.dropout),
+                                     nn.Linear(spec.hidden, n_out))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            # rows are (time 3, frequency 2, channels 1024), flattened: to NCHW
+            maps = x.reshape(-1, 3, 2, EMB).permute(0, 3, 1, 2)
+            return self.mlp(self.pw(self.dw(maps)).mean(dim=(2, 3)))
+
+    return BlockHead()
+
+
 def _fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray,
          spec: HeadSpec) -> Any:
     import torch
@@ -181,11 +217,15 @@ def _fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray,
     torch.manual_seed(spec.seed)
     rng = np.random.default_rng(spec.seed)
     net = _net(x.shape[1], spec)
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=spec.weight_decay)
+    slow = [p for n, p in net.named_parameters() if n.startswith(("dw.", "pw."))]
+    fast = [p for n, p in net.named_parameters() if not n.startswith(("dw.", "pw."))]
+    opt = torch.optim.AdamW([{"params": fast}, {"params": slow, "lr": 2e-4}], lr=2e-3,
+                            weight_decay=spec.weight_decay)
     X, Y = torch.from_numpy(x), torch.from_numpy(y)
     W, O = torch.from_numpy(w.astype(np.float32)), torch.from_numpy(offset.astype(np.float32))
     steps = spec.epochs * (len(x) // 512 + 1)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, [2e-3, 2e-4][:len(opt.param_groups)],
+                                                total_steps=steps)
     net.train()
     for _ in range(spec.epochs):
         for idx in np.array_split(rng.permutation(len(x)), len(x) // 512 + 1):
@@ -211,11 +251,13 @@ def write_onnx(head: Head, path: Path, name: str, meta: dict[str, Any]) -> Path:
     from streamser import __version__
     from streamser.plugins.infer.contract import FORMAT, METADATA_KEY
     spec = head.spec
-    layers = [m for m in head.net if hasattr(m, "weight")]
+    layers = [m for m in (head.net.mlp if spec.inputs == "block" else head.net)
+              if hasattr(m, "weight")]
     first = _first_width(spec)
     d_in = first + LOGITS
     cols = {"logits": np.arange(first, d_in), "embedding": np.arange(first),
-            "both": np.arange(d_in), "map": np.arange(first)}[spec.inputs]
+            "both": np.arange(d_in), "map": np.arange(first),
+            "block": np.arange(first)}[spec.inputs]
     inits, nodes = [numpy_helper.from_array(cols.astype(np.int64), "cols")], []
     nodes.append(helper.make_node("Gather", ["x", "cols"], ["h0"], axis=1))
     prev, inputs, outputs, states = "h0", [], [], []
@@ -236,6 +278,28 @@ def write_onnx(head: Head, path: Path, name: str, meta: dict[str, Any]) -> Path:
                                                      [None, k - 1, d_sel]))
         states.append({"name": "state_0", "output": "new_state_0", "shape": [k - 1, d_sel]})
         prev = "hk"
+    if spec.inputs == "block":
+        if k > 1:
+            raise ValueError("a block head takes no context")
+        dw, pw = head.net.dw, head.net.pw
+        inits += [numpy_helper.from_array(np.array([-1, 3, 2, EMB], np.int64), "map_shape"),
+                  numpy_helper.from_array(dw.weight.detach().numpy(), "dw_w"),
+                  numpy_helper.from_array(dw.bias.detach().numpy(), "dw_b"),
+                  numpy_helper.from_array(pw.weight.detach().numpy(), "pw_w"),
+                  numpy_helper.from_array(pw.bias.detach().numpy(), "pw_b"),
+                  numpy_helper.from_array(np.array(0, np.float32), "relu_lo"),
+                  numpy_helper.from_array(np.array(6, np.float32), "relu_hi")]
+        nodes += [helper.make_node("Reshape", ["h0", "map_shape"], ["map"]),
+                  helper.make_node("Transpose", ["map"], ["nchw"], perm=[0, 3, 1, 2]),
+                  helper.make_node("Conv", ["nchw", "dw_w", "dw_b"], ["dwc"],
+                                   group=EMB, pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+                  helper.make_node("Clip", ["dwc", "relu_lo", "relu_hi"], ["dwr"]),
+                  helper.make_node("Conv", ["dwr", "pw_w", "pw_b"], ["pwc"],
+                                   kernel_shape=[1, 1]),
+                  helper.make_node("Clip", ["pwc", "relu_lo", "relu_hi"], ["pwr"]),
+                  helper.make_node("ReduceMean", ["pwr"], ["pooled"], axes=[2, 3],
+                                   keepdims=0)]
+        prev = "pooled"
     for k, layer in enumerate(layers):
         w = layer.weight.detach().numpy().T.astype(np.float32)
         b = layer.bias.detach().numpy().astype(np.float32)
@@ -292,7 +356,7 @@ def write_onnx(head: Head, path: Path, name: str, meta: dict[str, Any]) -> Path:
 
 def _first_width(spec: HeadSpec) -> int:
     """Columns of the backbone row before its 521 logits."""
-    return MAP if spec.inputs == "map" else EMB
+    return MAP if spec.inputs in ("map", "block") else EMB
 
 
 def _full_mean(head: Head) -> np.ndarray:
@@ -309,9 +373,36 @@ def _full(head: Head, values: np.ndarray, fill: float) -> np.ndarray:
     first = _first_width(head.spec)
     full = np.full(first + LOGITS, fill, np.float32)
     sl = {"logits": slice(first, None), "embedding": slice(0, first), "both": slice(None),
-          "map": slice(0, first)}[head.spec.inputs]
+          "map": slice(0, first), "block": slice(0, first)}[head.spec.inputs]
     full[sl] = values
     return full
+
+
+def excluded_items(data: dict[str, np.ndarray], sources: str, cry_folds: str,
+                   root: str) -> np.ndarray:
+    """Per cached item: left out by ``--exclude-sources`` (names matched against each
+    clip's corpus source and group, read from the corpus manifests under ``root``) or
+    ``--exclude-cry-folds``."""
+    names = set()
+    if sources.startswith("@"):
+        names = {x.strip() for x in Path(sources[1:]).read_text().splitlines() if x.strip()}
+    elif sources:
+        names = {x.strip() for x in sources.split(",") if x.strip()}
+    out = np.zeros(len(data["paths"]), bool)
+    if names:
+        from .crycorpus import read_corpus
+        groups = {str(Path(i.path).resolve()): {i.source, i.group} for i in read_corpus(root)}
+        unknown = names - set().union(*groups.values())
+        if unknown:
+            raise SystemExit(f"--exclude-sources: not in {root}: {', '.join(sorted(unknown))}")
+        out |= np.array([bool(groups.get(str(Path(p).resolve()), {s}) & names)
+                         for p, s in zip(data["paths"], data["sources"])])
+    folds = {int(f) for f in cry_folds.split(",") if f.strip()}
+    if folds:
+        cry_item = np.zeros(len(out), bool)
+        cry_item[data["item"][data["y"] == 0]] = True
+        out |= cry_item & np.isin(data["folds"], list(folds))
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -330,19 +421,31 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--hop", type=float, default=0.48)
     ap.add_argument("--smoothing", default="{}", help="the graph's smooth.hysteresis params "
                                                      "(JSON), recorded in the metadata")
+    ap.add_argument("--exclude-sources", default="", metavar="NAME,...|@FILE",
+                    help="leave out every clip whose corpus source or group (a voice) is "
+                         "one of these (a head that never heard them)")
+    ap.add_argument("--exclude-cry-folds", default="", metavar="F,...",
+                    help="leave out the cry clips of these folds")
+    ap.add_argument("--data", default="../shared/data",
+                    help="the corpus (for --exclude-sources: its groups)")
     a = ap.parse_args(argv)
     spec = HeadSpec(inputs=a.inputs, classes=a.classes, hidden=a.hidden, anchor=a.anchor,
                     hard=a.hard)
-    data = np.load(Path(a.cache).expanduser() / "train.npz")
+    data = dict(np.load(Path(a.cache).expanduser() / "train.npz"))
+    dropped = excluded_items(data, a.exclude_sources, a.exclude_cry_folds, a.data)
+    keep = ~dropped[data["item"]]
     sources = data["sources"][data["item"]]
-    head = train(data["emb"], data["logit"], data["y"], sources, spec)
+    head = train(data["emb"][keep], data["logit"][keep], data["y"][keep], sources[keep], spec)
     out = Path(a.out)
     name = out.name.split(".")[0]
     meta = {"hop": a.hop, "saved": date.today().isoformat(),
             "training": {"command": "python -m streamser.train.cryhead " + " ".join(
                 argv if argv is not None else __import__("sys").argv[1:]),
-                "rows": int((data["y"] >= 0).sum()), "clips": int(len(data["paths"])),
-                "data": "every corpus of ../shared/data (cryembed.py), all five folds"},
+                "rows": int((data["y"][keep] >= 0).sum()),
+                "clips": int(len(data["paths"]) - dropped.sum()),
+                "data": "every corpus of ../shared/data (cryembed.py), all five folds"
+                        + (f", less {int(dropped.sum())} clips (--exclude-*)"
+                           if dropped.any() else "")},
             "smoothing": json.loads(a.smoothing), "license_data": "see NOTICE"}
     write_onnx(head, out, name, meta)
     size = out.stat().st_size

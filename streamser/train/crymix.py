@@ -25,7 +25,7 @@ from scipy.signal import fftconvolve
 from ..evaluation.teststreams import at_level, audible_span
 from .augment import bandlimit, room_tone
 from .crycorpus import Item
-from .data import load_audio
+from .clips import load_audio
 
 RATE = 16000
 BANDLIMIT_P, ROOM_P = 1 / 3, 0.4

@@ -21,8 +21,8 @@ def teacher_targets(teacher: str, raw_items: list[np.ndarray], labels: list[str]
     """``(T_i, K)`` posteriors of the teacher for each ``(T_i, ...)`` raw item."""
     import torch
 
+    from ..checkpoint import load
     from ..zoo import resolve
-    from .checkpoint import load
 
     model, meta = load(resolve(teacher))
     if not getattr(model, "streaming", False):

@@ -5,6 +5,10 @@ Two products (``configs/train/emodb-ser.yaml``, ``configs/train/cry-need-cal.yam
 
     python -m streamser.train.utterance RECIPE [--cv] [--out MODEL.onnx] [--json FILE]
 
+Without ``--cv`` it fits on all clips and writes ``runs/NAME.onnx`` (``--out`` elsewhere);
+with ``--cv`` it writes a model only with ``--out``. A bundled model (in the package's
+``zoo/``) is replaced only with ``--replace-bundled``.
+
 - ``emodb-ser``: an RBF SVM on the functionals of IS09 + the 45 LLDs, speaker-normalized
   by a *streaming* normalizer (:class:`~streamser.dsp.functionals.RunningNorm`): per
   stream it starts from the training corpus' statistics and absorbs each utterance, so
@@ -18,8 +22,8 @@ Two products (``configs/train/emodb-ser.yaml``, ``configs/train/cry-need-cal.yam
   (below which the guess is ``null``) is chosen on cross-validation so that a named
   guess is right at least as often as always naming the most frequent need.
 
-Needs scikit-learn (``train`` extra); the ONNX export needs ``onnx`` and ``skl2onnx``
-(``export`` extra). The runtime runs the ``.onnx`` with onnxruntime only.
+Needs scikit-learn, onnx and skl2onnx (the ``train`` extra). The runtime runs the
+``.onnx`` with onnxruntime only.
 """
 from __future__ import annotations
 
@@ -35,7 +39,8 @@ import numpy as np
 import yaml
 
 from ..dsp.functionals import RunningNorm, utterance_stats
-from .data import FeatureCache, FrontEnd, Normalizer, load_dataset
+from ..frontend import FrontEnd
+from .data import FeatureCache, Normalizer, load_dataset
 from .splits import check_no_leak, group_kfold, leave_one_group_out
 
 ROW_HOP = 0.01            # seconds per feature row (every F1-F5 node)
@@ -380,6 +385,7 @@ def build(recipe: dict[str, Any], c: Corpus, cv: dict[str, Any] | None,
             "frontend": c.frontend.to_dict(), "parameters": _parameters(model, calibrator),
             "size_bytes": path.stat().st_size,
             "training": {"recipe_file": recipe["recipe_file"], "clips": len(c.y),
+                         "manifests": [recipe["manifest"]], "data_root": recipe["data_root"],
                          "chosen": chosen, "adapt": recipe.get("adapt"),
                          "max_seconds": recipe.get("max_seconds"),
                          "cv": cv, "how": recipe.get("how", ""),
@@ -422,7 +428,10 @@ def main(argv: list[str] | None = None) -> int:
                                  description=__doc__.splitlines()[0])
     ap.add_argument("recipe")
     ap.add_argument("--cv", action="store_true", help="cross-validate group-independently")
-    ap.add_argument("--out", help="fit on all clips and write this ONNX (+ .json)")
+    ap.add_argument("--out", help="fit on all clips and write this ONNX (+ .json); default "
+                    "without --cv: runs/NAME.onnx")
+    ap.add_argument("--replace-bundled", action="store_true",
+                    help="allow --out to replace a model shipped in the package's zoo/")
     ap.add_argument("--json", help="write the cross-validation results here")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
                     help="override a top-level recipe key, e.g. adapt='{prior_frames: 400}'")
@@ -431,6 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     for s in a.set:
         key, _, value = s.partition("=")
         recipe[key] = yaml.safe_load(value)
+    a.out = a.out or (None if a.cv else f"runs/{recipe['name']}.onnx")
+    if a.out and bundled_target(Path(a.out)) and not a.replace_bundled:
+        ap.error(f"--out {a.out} would replace the bundled model {Path(a.out).name}; write "
+                 "to a path of your own (default runs/NAME.onnx), or give --replace-bundled")
     started = time.perf_counter()
     c = load_corpus(recipe)
     result: dict[str, Any] = {"recipe": recipe, "sets": a.set}
@@ -456,6 +469,12 @@ def main(argv: list[str] | None = None) -> int:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(result, indent=1, default=str) + "\n")
     return 0
+
+
+def bundled_target(out: Path) -> bool:
+    """Whether ``out`` is an existing model file of the package's zoo."""
+    from ..zoo import ZOO
+    return out.exists() and out.resolve().parent == ZOO.resolve()
 
 
 def print_need(rep: dict[str, Any]) -> None:
@@ -501,7 +520,7 @@ def eval_streamed(model: str, manifest: Path, progress: bool = True
     probabilities, the labels and the named labels (None where it abstained)."""
     from ..frames import Frame
     from ..plugins.utterance import ClassifyUtterance
-    from .data import load_audio, read_manifest
+    from .clips import load_audio, read_manifest
     node = ClassifyUtterance(ClassifyUtterance.Params(model=model, min_seconds=0.0),
                              "eval")
     node.start()

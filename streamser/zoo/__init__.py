@@ -53,7 +53,7 @@ class BundledModel:
             lines.append(f"  license: {d['license']} (see {ZOO / 'NOTICE'})")
         if d["recipe"] and self.meta.get("format") == "streamser-utterance/1":
             lines.append(f"  trained by: python -m streamser.train.utterance {d['recipe']} "
-                         f"--cv --out streamser/zoo/{self.name}.onnx")
+                         f"--cv --out streamser/zoo/{self.name}.onnx --replace-bundled")
             if "min_confidence" in self.meta:
                 lines.append(f"  min_confidence {self.meta['min_confidence']:.2f} (label null "
                              "below it; chosen on cross-validation)")

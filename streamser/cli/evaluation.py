@@ -1,14 +1,14 @@
-"""``streamser mkstream`` and ``streamser score-events``: build labelled test streams and
-score a run's events against them (numpy, soundfile and soxr only)."""
+"""``streamser mkstream``, ``score-events``, ``bench`` and ``plot-events``: the click
+commands of the evaluation tools (``streamser.evaluation``), which know nothing of click."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
-from ..cli.errors import fail
+from .errors import EXIT_INVALID, fail, load_or_exit
+from .options import input_format_option, input_option, set_option
 
 
 @click.command("mkstream")
@@ -30,7 +30,7 @@ def mkstream_cmd(manifests: tuple[str, ...], minutes: float, out: str, truth: st
     """Build a long labelled stream (cries among speech, telephone-band speech, voices in
     other languages, laughter, noise, animals, household sounds, music and silence; some
     cries over noise) from MANIFESTS, with a truth CSV."""
-    from .teststreams import make_stream, write
+    from ..evaluation.teststreams import make_stream, write
     paths = [Path(m) for m in manifests]
     for p in paths:
         if not p.is_file():
@@ -60,7 +60,7 @@ def mkstream_cmd(manifests: tuple[str, ...], minutes: float, out: str, truth: st
 def score_events_cmd(truth: str, events: str, json_file: str | None, event: str) -> None:
     """Score EVENTS (a run's JSONL) against TRUTH (a mkstream CSV): episode precision,
     recall, F1, false alarms per hour, detection latency, need accuracy."""
-    from .eventscore import episodes_of, read_detections, read_segments, render, score
+    from ..evaluation.eventscore import episodes_of, read_detections, read_segments, render, score
     for p in (truth, events):
         if not Path(p).is_file():
             fail(f"not found: {p}")
@@ -70,17 +70,14 @@ def score_events_cmd(truth: str, events: str, json_file: str | None, event: str)
         result = score(episodes, read_detections(Path(events), event), length, segments)
     except (ValueError, KeyError) as exc:
         fail(str(exc))
-    click.echo(render(result))
-    if json_file:
-        Path(json_file).write_text(json.dumps(result, indent=1) + "\n")
+    _report(render(result), result, json_file)
 
 
 @click.command("bench")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
-@click.option("--input", "input_", required=True, metavar="FILE",
-              help="Audio file that replaces the graph's source.")
-@click.option("--set", "sets", multiple=True, metavar="NODE.PARAM=VALUE",
-              help="Override a node param (repeatable).")
+@input_option
+@input_format_option
+@set_option
 @click.option("--events", type=click.Path(dir_okay=False),
               help="Path for the graph's sink.events node (default: the graph's own, e.g. "
                    "out/cry_events.jsonl).")
@@ -88,84 +85,34 @@ def score_events_cmd(truth: str, events: str, json_file: str | None, event: str)
               help="A mkstream truth CSV: also score the run's events.")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False),
               help="Also write the figures as JSON.")
-def bench_cmd(config: str, input_: str, sets: tuple[str, ...], events: str | None,
-              truth: str | None, json_file: str | None) -> None:
+def bench_cmd(config: str, input_: str | None, input_format: str | None,
+              sets: tuple[str, ...], events: str | None, truth: str | None,
+              json_file: str | None) -> None:
     """Real-time factor (CPU seconds per audio second, inline executor, one core), each
-    node's CPU share, peak RSS, and with --truth the event scores, for CONFIG on FILE.
-    The graph's sinks write as in `streamser run` (events, scores)."""
-    import resource
-    import time
-
-    import soundfile as sf
-
-    from ..executors import run
-    from ..graph import GraphError, load_graph
-    if not Path(input_).is_file():
-        fail(f"input not found: {input_}")
-    audio_s = sf.info(input_).duration
-    try:
-        graph = load_graph(config, sets=sets, input=input_, events=events)
-    except GraphError as exc:
-        fail("; ".join(exc.lines()))
-    paths = [str(s.params.path) for s in graph.nodes.values()  # type: ignore[attr-defined]
-             if s.plugin == "sink.events"]
+    node's CPU share, peak RSS, and with --truth the event scores, for CONFIG on --input
+    (required: a file, synth:NAME or '-'). The graph's sinks write as in `streamser run`
+    (events, scores)."""
+    from ..evaluation.bench import bench, events_paths, render
+    from ..executors import NodeFailed
+    if input_ is None:
+        fail("bench needs --input FILE|synth:NAME|- (a finite input to measure on)",
+             EXIT_INVALID)
+    graph = load_or_exit(config, sets, input_, events, input_format=input_format)
+    paths = events_paths(graph)
     if truth and (len(paths) != 1 or paths[0] == "-"):
         fail("--truth needs one sink.events node writing to a file")
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    metrics = run(graph, "inline")
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    node_cpu = {name: m.get("cpu_s", 0.0) for name, m in metrics.items()}
-    total = sum(node_cpu.values())
-    result: dict = {
-        "config": config, "input": input_, "audio_s": audio_s, "executor": "inline",
-        "rtf_nodes": total / audio_s, "rtf_process": cpu / audio_s, "events": paths,
-        "wall_s": wall, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        / 1024, "node_cpu_s": node_cpu,
-        "node_share": {k: v / total if total else 0.0 for k, v in node_cpu.items()}}
-    branch = need_branch(graph)
-    if branch:
-        result["need_branch"] = {"nodes": branch, "ms_per_audio_s": 1e3 * sum(
-            node_cpu.get(n, 0.0) for n in branch) / audio_s}
-    if truth:
-        from .eventscore import episodes_of, read_detections, read_segments, score
-        segments = read_segments(Path(truth))
-        episodes, length = episodes_of(segments)
-        written = Path(paths[0])
-        result["scores"] = score(episodes, read_detections(written) if written.is_file()
-                                 else [], length, segments)
-    click.echo(f"{config} on {input_} ({audio_s:.1f} s of audio), inline executor")
-    click.echo(f"real-time factor {result['rtf_nodes']:.4f} (node CPU s per audio s; whole "
-               f"process {result['rtf_process']:.4f}); peak RSS {result['peak_rss_mib']:.0f} MiB")
-    for name, share in sorted(result["node_share"].items(), key=lambda kv: -kv[1]):
-        click.echo(f"  {name:12s} {100 * share:5.1f} %  {1e3 * node_cpu[name] / audio_s:7.3f} "
-                   "ms per s of audio")
-    if paths:
-        click.echo(f"events: {', '.join(paths)}")
-    if "need_branch" in result:
-        nb = result["need_branch"]
-        click.echo(f"need branch ({', '.join(nb['nodes'])}): {nb['ms_per_audio_s']:.3f} ms "
-                   "CPU per s of audio")
-    if truth:
-        from .eventscore import render
-        click.echo(render(result["scores"]))
+    try:
+        result = bench(graph, config, input_, truth)
+    except (NodeFailed, OSError) as exc:
+        fail(str(exc))
+    _report(render(result), result, json_file)
+
+
+def _report(text: str, result: dict, json_file: str | None) -> None:
+    """Print the figures, and write them as JSON when asked."""
+    click.echo(text)
     if json_file:
         Path(json_file).write_text(json.dumps(result, indent=1) + "\n")
-
-
-def need_branch(graph: Any) -> list[str]:
-    """The nodes of a graph's need branch: from each ``gate.scores`` node through its
-    consumers up to and including the ``merge.need`` node they feed."""
-    out: list[str] = []
-    todo = [n for n, spec in graph.nodes.items() if spec.plugin == "gate.scores"]
-    while todo:
-        name = todo.pop(0)
-        if name in out:
-            continue
-        out.append(name)
-        if graph.nodes[name].plugin != "merge.need":
-            todo += [c for c in graph.consumers.get(name, [])
-                     if graph.nodes[c].plugin not in ("smooth.hysteresis",)]
-    return out
 
 
 @click.command("plot-events")
@@ -184,7 +131,7 @@ def plot_events_cmd(audio: str, events: str, out: str, scores: str | None,
     import importlib.util
     if importlib.util.find_spec("matplotlib") is None:
         fail("matplotlib is not installed: pip install 'streamser[plot]'")
-    from .plotevents import plot
+    from ..evaluation.plotevents import plot
     plot(Path(audio), Path(events), Path(out), Path(scores) if scores else None,
          Path(truth) if truth else None, start, end)
     click.echo(f"wrote {out}")
