@@ -294,6 +294,13 @@ def _plugin_beside_the_graph(code: str, cwd: Path) -> None:
     assert clipped.size and np.abs(clipped).max() == pytest.approx(0.05)
 
 
+#: What the README's test command installs from Debian: pyaudio's build, the pipe-input
+#: tests' arecord and ffmpeg, the MQTT tests' broker, the page's browser and its driver,
+#: and systemd-analyze for the service unit.
+PACKAGES = ("portaudio19-dev", "alsa-utils", "ffmpeg", "mosquitto", "chromium",
+            "chromium-driver", "systemd")
+
+
 def test_readme_test_command_works_as_root_and_with_sudo(tmp_path) -> None:
     """Its apt-get part against stand-ins: without sudo (root in a container) apt-get is
     called directly; where sudo is, through sudo."""
@@ -317,9 +324,10 @@ def test_readme_test_command_works_as_root_and_with_sudo(tmp_path) -> None:
                               capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
         calls = log.read_text().splitlines()
-        want = ["apt-get update", "apt-get install -y portaudio19-dev alsa-utils ffmpeg"]
+        want = ["apt-get update", f"apt-get install -y {' '.join(PACKAGES)}"]
         assert calls == ([x for w in want for x in ("sudo", w)] if with_sudo else want)
-    assert "portaudio19-dev alsa-utils ffmpeg" in (ROOT / ".ci" / "run").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert all(f" {p}" in ci for p in PACKAGES), "a package the README installs is not in .ci/run"
     assert text.count("$(command -v sudo) apt-get") == 2
 
 
