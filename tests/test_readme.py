@@ -157,7 +157,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (top / "shared" / "data").symlink_to(DATA)
     import numpy as np
     import soundfile as sf
-    clip, rate = sf.read(DATA / "babycry_esc" / "crying" / "1-187207-A.flac")
+    clip, rate = sf.read(DATA / "babycry_esc" / "crying" / "1-211527-A.flac")
     sf.write(work / "recording.flac", np.concatenate([clip, clip]), rate)
     # an ALSA default device that "captures" the recording, for arecord (HOME=top/home)
     raw = top / "recording.raw"
