@@ -8,8 +8,9 @@ in order, in a scratch folder that sees the repository's ``configs/`` and
 ``../shared/data`` as the README does, with long durations shortened (``SHORTEN``) and
 the cry robot's event publisher moved off tcp 5556 to a free port (another run on the
 machine may hold 5556; the home robot's page and broker port too). A command with a pipe
-or a redirection runs in bash; ``arecord`` records from an ALSA device that plays a real recording (ALSA's file plugin), and a
-command whose tool (arecord, ffmpeg) is not installed is left out, saying so. Commands
+or a redirection runs in bash; ``arecord`` records from an ALSA device that plays a real
+recording (ALSA's file plugin), and a command whose tool (arecord, ffmpeg) is not
+installed is left out, saying so. Commands
 that need a microphone, a running graph, minutes of training, a package install or the
 test suite itself are skipped, each for the reason in ``SKIP``.
 
