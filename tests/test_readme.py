@@ -7,9 +7,10 @@ against the click commands, so a renamed option fails here; pipelines too); ever
 in order, in a scratch folder that sees the repository's ``configs/`` and
 ``../shared/data`` as the README does, with long durations shortened (``SHORTEN``) and
 the cry robot's event publisher moved off tcp 5556 to a free port (another run on the
-machine may hold 5556; the home robot's page and broker port too). A command with a pipe or a redirection runs in bash; ``arecord``
-records from an ALSA device that plays a real recording (ALSA's file plugin), and a
-command whose tool (arecord, ffmpeg) is not installed is left out, saying so. Commands
+machine may hold 5556; the home robot's page and broker port too). A command with a pipe
+or a redirection runs in bash; ``arecord`` records from an ALSA device that plays a real
+recording (ALSA's file plugin), and a command whose tool (arecord, ffmpeg) is not
+installed is left out, saying so. Commands
 that need a microphone, a running graph, minutes of training, a package install or the
 test suite itself are skipped, each for the reason in ``SKIP``.
 
@@ -294,6 +295,13 @@ def _plugin_beside_the_graph(code: str, cwd: Path) -> None:
     assert clipped.size and np.abs(clipped).max() == pytest.approx(0.05)
 
 
+#: What the README's test command installs from Debian: pyaudio's build, the pipe-input
+#: tests' arecord and ffmpeg, the MQTT tests' broker, the page's browser and its driver,
+#: and systemd-analyze for the service unit.
+PACKAGES = ("portaudio19-dev", "alsa-utils", "ffmpeg", "mosquitto", "chromium",
+            "chromium-driver", "systemd")
+
+
 def test_readme_test_command_works_as_root_and_with_sudo(tmp_path) -> None:
     """Its apt-get part against stand-ins: without sudo (root in a container) apt-get is
     called directly; where sudo is, through sudo."""
@@ -317,11 +325,10 @@ def test_readme_test_command_works_as_root_and_with_sudo(tmp_path) -> None:
                               capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
         calls = log.read_text().splitlines()
-        packages = "portaudio19-dev alsa-utils ffmpeg mosquitto chromium chromium-driver systemd"
-        want = ["apt-get update", f"apt-get install -y {packages}"]
+        want = ["apt-get update", f"apt-get install -y {' '.join(PACKAGES)}"]
         assert calls == ([x for w in want for x in ("sudo", w)] if with_sudo else want)
     ci = (ROOT / ".ci" / "run").read_text()
-    assert all(p in ci for p in packages.split())
+    assert all(f" {p}" in ci for p in PACKAGES), "a package the README installs is not in .ci/run"
     assert text.count("$(command -v sudo) apt-get") == 2
 
 

@@ -10,7 +10,8 @@ node (no CDN: a robot may have no internet). The false-alarm button appends the 
      "emitted_at": 38.912, "score": 0.974, "graph": "cry_robot_home", "event": "cry_start"}
 
 (``t``: the stream time of the cry_start the user says was wrong), which ``streamser
-adapt --false-alarms FILE`` reads. HTTP details and access rules: :mod:`.webserver`.
+adapt --false-alarms @FILE`` reads (docs/adapt.md). HTTP details and access rules:
+:mod:`.webserver`.
 """
 from __future__ import annotations
 
