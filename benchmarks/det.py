@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from streamser.evaluation.detcurve import Smoothing, choose, curve, detections, pooled
+from streamser.evaluation.eventscore import episodes_of, false_alarms_by
 from streamser.train.crycorpus import FOLDS
 from streamser.train.cryembed import MAP_SCALE
 from streamser.train.cryhead import HeadSpec, train
@@ -171,14 +172,9 @@ def by_source(scored: tuple, hop: float, on: float, smoothing: Smoothing) -> dic
     p = smoothing.params(on)
     dets = detections(scores, hop, p["on_threshold"], p["off_threshold"], p["window"],
                       p["min_on"], p["min_off"])
-    cries = [g for g in segments if g["kind"] in ("cry", "cry_over_noise")]
-    out: dict[str, int] = {}
-    for d in dets:
-        if any(d.start < g["end"] and d.end > g["start"] for g in cries):
-            continue
-        best = max(segments, key=lambda g: min(g["end"], d.end) - max(g["start"], d.start))
-        src = best["source"] if min(best["end"], d.end) > max(best["start"], d.start) else "gap"
-        out[src] = out.get(src, 0) + 1
+    cries, _ = episodes_of(segments)
+    matched = [any(d.start < g["end"] and d.end > g["start"] for g in cries) for d in dets]
+    out = false_alarms_by(segments, dets, matched, "source")
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 

@@ -12,7 +12,7 @@ how they were made, and ``streamser adapt`` fits a home's verifier on the same r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -41,7 +41,11 @@ class YamnetBackbone:
 
     def __init__(self, model: str | Path = "yamnet", outputs: tuple[str, ...] = ("embedding",),
                  threads: int = 1) -> None:
-        from streamser.plugins.infer.backends import _tflite_interpreter, native_stderr
+        from streamser.plugins.infer.backends import (
+            TfliteBackend,
+            _tflite_interpreter,
+            native_stderr,
+        )
         from streamser.zoo import artifact
         path = Path(model) if Path(model).is_file() else artifact(str(model), ".int8.tflite")
         with native_stderr():
@@ -53,6 +57,7 @@ class YamnetBackbone:
             raise ValueError(f"{path.name} has no output {', '.join(missing)} (rebuild it "
                              "with python -m streamser.export.yamnet_bundle)")
         self._in = self.interp.get_signature_runner().get_input_details()["x"]
+        self._dequantize = TfliteBackend._dequantize
         self._out = [details[o] for o in outputs]
         self.dims = sum(int(np.prod(d["shape"][1:])) for d in self._out)
 
@@ -61,16 +66,10 @@ class YamnetBackbone:
         for i, patch in enumerate(patches):
             self.interp.set_tensor(self._in["index"], patch[None].astype(np.float32))
             self.interp.invoke()
-            rows[i] = np.concatenate([_dequantize(self.interp.get_tensor(d["index"]), d)
-                                      for d in self._out])
+            rows[i] = np.concatenate([
+                self._dequantize(self.interp.get_tensor(d["index"]), d).reshape(-1)
+                for d in self._out])
         return rows
-
-
-def _dequantize(q: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    scale, zero = detail["quantization"]
-    if q.dtype == np.float32 or not scale:
-        return q.reshape(-1).astype(np.float32)
-    return ((q.reshape(-1).astype(np.float32) - zero) * scale).astype(np.float32)
 
 
 class YamnetFeatures(Node):

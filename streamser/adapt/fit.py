@@ -51,6 +51,21 @@ class Report:
                 f"({self.guard_clips} clips)"]
 
 
+def guarded_report(what: str, clips: Sequence[Clip], rows: Sequence[np.ndarray],
+                   alarms: tuple[int, int], guard_clips: int, before: float, after: float,
+                   appended: int) -> Report:
+    """What a fit used and did; AdaptError (one line) when it would cost the held-out
+    cries more than ``MAX_RECALL_DROP`` of recall."""
+    if before - after > MAX_RECALL_DROP:
+        lost = round((before - after) * guard_clips)
+        raise AdaptError(f"refused: {what} would miss {lost} of {guard_clips} held-out "
+                         f"cries (recall {100 * before:.1f} % -> {100 * after:.1f} %, "
+                         f"-{100 * (before - after):.1f} points); do the home's clips hold "
+                         "crying?")
+    return Report(len(clips), sum(c.seconds for c in clips), sum(map(len, rows)), alarms,
+                  guard_clips, (float(before), float(after)), appended)
+
+
 def smoother(graph: Graph, det: Detector) -> dict[str, float]:
     p = graph.nodes[det.smoother].params
     return {k: getattr(p, k) for k in ("on_threshold", "off_threshold", "window", "min_on",
@@ -131,16 +146,8 @@ def fit(graph: Graph, det: Detector, cs: CrySet, negatives: Sequence[Clip],
     after = np.mean([fires(v.cry_score(r, p), hop, s) > 0 for r, p in guard])
     alarms = (sum(fires(p[:, cry], hop, s) for p in neg_p),
               sum(fires(v.cry_score(r, p), hop, s) for r, p in zip(neg, neg_p)))
-    report = Report(len(negatives) + len(positives),
-                    sum(c.seconds for c in [*negatives, *positives]),
-                    sum(map(len, neg)) + sum(map(len, pos)), alarms, len(guard),
-                    (float(before), float(after)), appended)
-    if before - after > MAX_RECALL_DROP:
-        lost = round((before - after) * len(guard))
-        raise AdaptError(f"refused: the verifier would miss {lost} of {len(guard)} held-out "
-                         f"cries (recall {100 * before:.1f} % -> {100 * after:.1f} %, "
-                         f"-{100 * (before - after):.1f} points); do the home's clips hold "
-                         "crying?")
+    report = guarded_report("the verifier", [*negatives, *positives], [*neg, *pos], alarms,
+                            len(guard), before, after, appended)
     v.meta.setdefault("fits", []).append({"clips": report.clips,
                                           "seconds": round(report.seconds, 1),
                                           "rows": report.rows, "appended_to": appended,
@@ -252,16 +259,8 @@ def fit_head(graph: Graph, det: Detector, cs: CrySet, head: Any, negatives: Sequ
     neg_h = [head.hidden(r) for r in neg]
     alarms = (sum(fires(cry_of(a, c, head.w0, head.b0), hop, s) for a, c in neg_h),
               sum(fires(cry_of(a, c, w, b), hop, s) for a, c in neg_h))
-    report = Report(len(negatives) + len(positives),
-                    sum(c.seconds for c in [*negatives, *positives]),
-                    sum(map(len, neg)) + sum(map(len, pos)), alarms, len(guard),
-                    (float(before), float(after)), appended)
-    if before - after > MAX_RECALL_DROP:
-        lost = round((before - after) * len(guard))
-        raise AdaptError(f"refused: the re-fitted head would miss {lost} of {len(guard)} "
-                         f"held-out cries (recall {100 * before:.1f} % -> {100 * after:.1f} %,"
-                         f" -{100 * (before - after):.1f} points); do the home's clips hold "
-                         "crying?")
+    report = guarded_report("the re-fitted head", [*negatives, *positives], [*neg, *pos],
+                            alarms, len(guard), before, after, appended)
     fits = (base.meta.get("fits", []) if base else []) + [
         {"clips": report.clips, "seconds": round(report.seconds, 1), "rows": report.rows,
          "appended_to": appended, "home_alarms": list(alarms),

@@ -87,13 +87,32 @@ def read_detections(path: Path, event: str = "cry", stream: str | None = None
     return out
 
 
+def false_alarms_by(segments: list[dict[str, Any]], detections: list[Detection],
+                    matched: list[bool], field: str = "kind") -> dict[str, int]:
+    """Unmatched detections counted under ``field`` (``kind``, ``source``) of the segment
+    each overlaps most (``gap`` for room tone between segments)."""
+    def overlap(seg: dict[str, Any], d: Detection) -> float:
+        return min(seg["end"], d.end) - max(seg["start"], d.start)
+
+    order = sorted(segments, key=lambda seg: seg["start"])
+    starts = np.array([seg["start"] for seg in order])
+    longest = max((seg["end"] - seg["start"] for seg in order), default=0.0)
+    out: dict[str, int] = {}
+    for d, ok in zip(detections, matched):
+        if ok:
+            continue
+        # only segments starting within (d.start - longest, d.end) can overlap d
+        lo, hi = np.searchsorted(starts, [d.start - longest, d.end])
+        best = max(order[lo:hi], key=lambda seg: overlap(seg, d), default=None)
+        key = best[field] if best is not None and overlap(best, d) > 0 else "gap"
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
 def score(episodes: list[dict[str, Any]], detections: list[Detection], length_s: float,
           segments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     def overlaps(ep: dict[str, Any], d: Detection) -> bool:
         return d.start < ep["end"] and d.end > ep["start"]
-
-    def overlap(seg: dict[str, Any], d: Detection) -> float:
-        return min(seg["end"], d.end) - max(seg["start"], d.start)
 
     matched_det = [any(overlaps(ep, d) for ep in episodes) for d in detections]
     latencies, needs, named = [], [], []
@@ -121,20 +140,8 @@ def score(episodes: list[dict[str, Any]], detections: list[Detection], length_s:
         for d in detections for ep in episodes)
     false_alarms = int(len(detections) - sum(matched_det))
     lat = np.asarray(latencies) if latencies else np.zeros(0)
-    by_kind: dict[str, int] = {}
-    if segments is not None:
-        order = sorted(segments, key=lambda seg: seg["start"])
-        starts = np.array([seg["start"] for seg in order])
-        longest = max((seg["end"] - seg["start"] for seg in order), default=0.0)
-        for d, ok in zip(detections, matched_det):
-            if ok:
-                continue
-            # only segments starting within (d.start - longest, d.end) can overlap d
-            lo, hi = np.searchsorted(starts, [d.start - longest, d.end])
-            near = order[lo:hi]
-            best = max(near, key=lambda seg: overlap(seg, d), default=None)
-            kind = best["kind"] if best is not None and overlap(best, d) > 0 else "gap"
-            by_kind[kind] = by_kind.get(kind, 0) + 1
+    by_kind = (false_alarms_by(segments, detections, matched_det, "kind")
+               if segments is not None else {})
     return {"episodes": len(episodes), "detections": len(detections), "matched": hit,
             "precision": precision, "recall": recall, "f1": f1,
             "false_alarms": false_alarms, "non_cry_hours": other_h,

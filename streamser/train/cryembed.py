@@ -24,21 +24,28 @@ from .crymix import RATE, copies, fold_stream, room_impulses
 
 CRY_CLASSES = (19, 20)         # YAMNet's "Crying, sobbing", "Baby cry, infant cry"
 PATCH_S, LABEL_FLOOR_DB = 0.975, -20.0
-_backbone = None
+
+
+_backbones: dict[tuple[str, ...], object] = {}
+
+
+def backbone_rows(audio: np.ndarray, hop: float, outputs: tuple[str, ...]) -> np.ndarray:
+    """The bundled YAMNet's ``outputs`` for the patches of ``audio`` (16 kHz) every ``hop``
+    seconds, as the runtime graph computes them (one backbone per output set, kept)."""
+    from streamser.plugins.features.yamnet import YamnetBackbone
+
+    from ..frontend import FrontEnd
+    if outputs not in _backbones:
+        _backbones[outputs] = YamnetBackbone(outputs=outputs)
+    fe = FrontEnd.from_dict({"features": ["features.logmel"], "rate": RATE,
+                             "patch": {"hop": hop}})
+    return _backbones[outputs](fe.extract(audio))
 
 
 def rows_of(audio: np.ndarray, hop: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(embedding ``(P, 1024)``, logits ``(P, 521)``, cry probs ``(P, 2)``) of the patches
-    of ``audio`` (16 kHz) every ``hop`` seconds, as the runtime graph computes them."""
-    global _backbone
-    from streamser.plugins.features.yamnet import YamnetBackbone
-
-    from ..frontend import FrontEnd
-    if _backbone is None:
-        _backbone = YamnetBackbone(outputs=("embedding", "logits", "probs"))
-    fe = FrontEnd.from_dict({"features": ["features.logmel"], "rate": RATE,
-                             "patch": {"hop": hop}})
-    rows = _backbone(fe.extract(audio))
+    of ``audio`` every ``hop`` seconds."""
+    rows = backbone_rows(audio, hop, ("embedding", "logits", "probs"))
     return rows[:, :1024], rows[:, 1024:1545], rows[:, 1545:][:, list(CRY_CLASSES)]
 
 
@@ -48,19 +55,9 @@ MAP_SCALE = 0.02352941               # int8 scale of YAMNet's feature_map and bl
 def maps_of(audio: np.ndarray, hop: float) -> tuple[np.ndarray, np.ndarray]:
     """(feature_map, block12), each ``(P, 6144)`` uint8 (value = u * MAP_SCALE), of the
     patches of ``audio`` every ``hop`` seconds."""
-    global _map_backbone
-    from streamser.plugins.features.yamnet import YamnetBackbone
-
-    from ..frontend import FrontEnd
-    if _map_backbone is None:
-        _map_backbone = YamnetBackbone(outputs=("feature_map", "block12"))
-    fe = FrontEnd.from_dict({"features": ["features.logmel"], "rate": RATE,
-                             "patch": {"hop": hop}})
-    rows = np.clip(np.round(_map_backbone(fe.extract(audio)) / MAP_SCALE), 0, 255)
+    rows = backbone_rows(audio, hop, ("feature_map", "block12"))
+    rows = np.clip(np.round(rows / MAP_SCALE), 0, 255)
     return rows[:, :6144].astype(np.uint8), rows[:, 6144:].astype(np.uint8)
-
-
-_map_backbone = None
 
 
 def patch_labels(cry: np.ndarray | None, kind: int, n: int, hop: float) -> np.ndarray:
