@@ -6,6 +6,7 @@ import difflib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ class NodeSpec:
     def is_source(self) -> bool:
         return issubclass(self.cls, Source)
 
-    @property
+    @cached_property
     def takes(self) -> frozenset[str] | None:
         """The frame kinds delivered to this node (None: every kind). A producer's frames
         of other kinds go only to its consumers that take them."""
