@@ -32,6 +32,8 @@ from streamser.evaluation.eventscore import episodes_of, false_alarms_by
 from streamser.train.crycorpus import FOLDS
 from streamser.train.cryembed import MAP_SCALE
 from streamser.train.cryhead import HeadSpec, train
+from streamser.train.crystudent import StudentSpec
+from streamser.train.crystudent import fit as fit_student
 
 SETS = ("stream", "room")
 THRESHOLDS = {"head": np.round(np.concatenate([np.arange(0.3, 0.9, 0.05),
@@ -95,6 +97,10 @@ CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
                                Smoothing()),
     "finetune-block-kinds": (HeadSpec(inputs="block", classes="kinds", epochs=4), 0.48,
                              Smoothing()),
+    # (g) the microcontroller student (log-mel patches, no YAMNet at run time) distilled
+    # from the linear kinds head fitted on the same folds
+    "student-distilled": (StudentSpec(), 0.48, Smoothing()),
+    "student-distilled-hold": (StudentSpec(), 0.48, Smoothing(off_ratio=0.3, min_off=2.5)),
     # bundled models as they ship (trained on clips from some of these sources: not
     # leave-source-out, except for the sfx and vocal sources they never heard)
     "bundled-cry-detector-distilled": ("cry-detector-distilled", 0.48, Smoothing()),
@@ -150,10 +156,18 @@ def load_streams(cache: Path, maps: bool) -> dict[tuple[str, int], dict]:
     return out
 
 
-def stream_scores(spec: HeadSpec | str | None, head, s: dict, hop: float) -> np.ndarray:
+def stream_scores(spec: HeadSpec | StudentSpec | str | None, head, s: dict,
+                  hop: float) -> np.ndarray:
     step = int(round(hop / 0.24))
     if isinstance(spec, str):                    # a bundled model, run on the audio
         return bundled_scores(spec, s["flac"])
+    if isinstance(spec, StudentSpec):            # a student reads the log-mel patches
+        if "mel" not in s:
+            import soundfile as sf
+
+            from streamser.train.cryembed import logmel_of
+            s["mel"] = logmel_of(sf.read(s["flac"], dtype="float32")[0], hop)
+        return head.cry_scores(s["mel"])
     if spec is None:
         return s["zs"][::step].astype(np.float32).max(axis=1)
     if spec.inputs in FIRST:                     # maps are cached at the 0.48 s hop only
@@ -178,7 +192,7 @@ def by_source(scored: tuple, hop: float, on: float, smoothing: Smoothing) -> dic
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-def evaluate(name: str, spec: HeadSpec | None, hop: float, smoothing: Smoothing,
+def evaluate(name: str, spec: HeadSpec | StudentSpec | str | None, hop: float, smoothing: Smoothing,
              train_rows: dict, streams: dict, max_fa: float, max_latency: float,
              copies: int = 99) -> dict:
     grid = THRESHOLDS["zeroshot" if spec is None else "head"]
@@ -186,7 +200,13 @@ def evaluate(name: str, spec: HeadSpec | None, hop: float, smoothing: Smoothing,
     for f in range(FOLDS):
         dev = (f + 1) % FOLDS
         head = None
-        if isinstance(spec, HeadSpec):
+        if isinstance(spec, StudentSpec):
+            key = (spec, f)
+            if key not in _TRAINED:            # the same student, smoothed otherwise: once
+                _TRAINED[key] = fit_student(train_rows, ~np.isin(train_rows["fold"], [f, dev]),
+                                            spec)
+            head = _TRAINED[key]
+        elif isinstance(spec, HeadSpec):
             use = ~np.isin(train_rows["fold"], [f, dev])
             use &= train_rows["copy"] < copies
             first = train_rows[FIRST.get(spec.inputs, "emb")]
@@ -221,7 +241,8 @@ def evaluate(name: str, spec: HeadSpec | None, hop: float, smoothing: Smoothing,
             f"{k} recall {fold[k]['recall']:.3f} FA/h {fold[k]['false_alarms_per_hour']:.1f}"
             for k in SETS), flush=True)
     result = {"name": name,
-              "spec": asdict(spec) if isinstance(spec, HeadSpec) else spec, "hop": hop,
+              "spec": asdict(spec) if isinstance(spec, HeadSpec | StudentSpec) else spec,
+              "hop": hop,
               "training_copies": "all" if copies == 99 else copies,
               "smoothing": asdict(smoothing), "folds": per_fold}
     # one threshold for a model trained on every fold: the rule on the five dev folds'
@@ -342,6 +363,9 @@ def main(argv: list[str] | None = None) -> None:
             for key in needs:
                 train_rows[key] = m[key].astype(np.float32) * MAP_SCALE
     maps = bool(needs)
+    if any(isinstance(CANDIDATES[n][0], StudentSpec) for n in names):
+        with np.load(cache / "train_logmel.npz") as m:
+            train_rows["mel"] = m["mel"]
     streams = load_streams(cache, maps)
     for name in names:
         t0 = time.time()

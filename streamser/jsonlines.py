@@ -19,12 +19,17 @@ def _finite(value: Any) -> Any:
     return value
 
 
+#: One encoder for every call: ``json.dumps`` with a non-default argument builds a new
+#: encoder each time, which costs more than the encoding of a small object.
+_STRICT = json.JSONEncoder(allow_nan=False)
+
+
 def strict_dumps(obj: Any) -> str:
     """JSON without the non-standard ``NaN``/``Infinity`` (they become ``null``)."""
     try:
-        return json.dumps(obj, allow_nan=False)
+        return _STRICT.encode(obj)
     except ValueError:
-        return json.dumps(_finite(obj), allow_nan=False)
+        return _STRICT.encode(_finite(obj))
 
 
 class OutputClosed(BrokenPipeError):

@@ -82,6 +82,22 @@ def _item_maps(job: tuple[int, Item, list[Item], int]) -> dict[str, np.ndarray]:
     return {"fmap": np.concatenate(fmap), "b12": np.concatenate(b12)}
 
 
+def logmel_of(audio: np.ndarray, hop: float) -> np.ndarray:
+    """The ``features.logmel`` + ``window.patch`` patches ``(P, 96, 64)`` of ``audio`` every
+    ``hop`` seconds: what the backbone reads, and what a student without it reads."""
+    from ..frontend import FrontEnd
+    fe = FrontEnd.from_dict({"features": ["features.logmel"], "rate": RATE,
+                             "patch": {"hop": hop}})
+    return fe.extract(audio)
+
+
+def _item_logmel(job: tuple[int, Item, list[Item], int]) -> dict[str, np.ndarray]:
+    """The log-mel patches of the same copies as :func:`_item_rows` (same seeds)."""
+    index, item, backgrounds, n = job
+    return {"mel": np.concatenate([logmel_of(cp.audio, 0.48).astype(np.float16) for cp in
+                                   copies(item, backgrounds, _rirs(), n, seed=index)])}
+
+
 def _item_rows(job: tuple[int, Item, list[Item], int]) -> dict[str, np.ndarray]:
     index, item, backgrounds, n = job
     rirs = _rirs()
@@ -109,22 +125,28 @@ def _rirs() -> list[np.ndarray]:
 
 
 def build_training(items: list[Item], out: Path, cry_copies: int = 6, other_copies: int = 3,
-                   workers: int = 2, maps: bool = False) -> Path:
-    """``train.npz``: rows of every clip's copies, with kind (-1: left out), item, copy;
-    with ``maps``, ``train_maps.npz``: the same rows' feature maps."""
+                   workers: int = 2, what: str = "rows") -> Path:
+    """``train.npz`` (``what`` rows): rows of every clip's copies, with kind (-1: left out),
+    item, copy; ``maps``: ``train_maps.npz``, the same rows' feature maps; ``logmel``:
+    ``train_logmel.npz``, the same rows' log-mel patches (a student's input)."""
     from rich.progress import track
     by_fold = {f: [i for i in items if i.fold == f and not i.is_cry] for f in range(FOLDS)}
     jobs = [(k, it, by_fold[it.fold], cry_copies if it.is_cry else other_copies)
             for k, it in enumerate(items)]
     parts = []
     with ProcessPoolExecutor(workers) as pool:
-        for res in track(pool.map(_item_maps if maps else _item_rows, jobs, chunksize=8),
-                         total=len(jobs), description="YAMNet rows of the training copies"):
+        work = {"rows": _item_rows, "maps": _item_maps, "logmel": _item_logmel}[what]
+        for res in track(pool.map(work, jobs, chunksize=8), total=len(jobs),
+                         description=f"{what} of the training copies"):
             parts.append(res)
     arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    if maps:
+    if what == "maps":
         path = out / "train_maps.npz"
         np.savez(path, **arrays, scale=MAP_SCALE)
+        return path
+    if what == "logmel":
+        path = out / "train_logmel.npz"
+        np.savez(path, **arrays)
         return path
     path = out / "train.npz"
     np.savez(path, **arrays, paths=np.array([str(i.path) for i in items]),
@@ -184,9 +206,11 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--out", default=str(Path.home() / ".cache/streamser/cry"))
-    ap.add_argument("--what", choices=("all", "train", "streams", "maps"), default="all",
+    ap.add_argument("--what", choices=("all", "train", "streams", "maps", "logmel"),
+                    default="all",
                     help="maps: the feature maps of what 'all' wrote (heads on YAMNet's "
-                         "last block)")
+                         "last block); logmel: the training rows' log-mel patches (the "
+                         "microcontroller student, streamser.train.crystudent)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="first N clips only (a smoke test)")
     a = ap.parse_args(argv)
@@ -198,7 +222,10 @@ def main(argv: list[str] | None = None) -> None:
         items = [items[i] for i in sorted(rng.choice(len(items), a.limit, replace=False))]
     if a.what == "maps":
         build_stream_maps(out, a.workers)
-        print(f"wrote {build_training(items, out, workers=a.workers, maps=True)}")
+        print(f"wrote {build_training(items, out, workers=a.workers, what='maps')}")
+        return
+    if a.what == "logmel":
+        print(f"wrote {build_training(items, out, workers=a.workers, what='logmel')}")
         return
     if a.what in ("all", "streams"):
         build_streams(items, out, a.workers)
