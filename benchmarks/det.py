@@ -125,9 +125,9 @@ def bundled_scores(model: str, flac: Path) -> np.ndarray:
     if cached.is_file():
         return np.load(cached)
     import soundfile as sf
+    from streamser.plugins.infer.backends import open_backend
 
     from streamser.frontend import FrontEnd
-    from streamser.plugins.infer.backends import open_backend
     from streamser.zoo import artifact
     backend = open_backend(artifact(model), "auto", 1)
     c = backend.contract

@@ -67,7 +67,6 @@ def graph_yaml(n: int, audio: Path, seconds: float, out: Path, realtime: bool = 
     nodes["resample"]["input"] = list(sources) if n > 1 else "src0"
     nodes["events"]["params"]["path"] = str(out / "events.jsonl")
     nodes["publish"]["params"]["endpoint"] = f"ipc://{out}/events.sock"   # one per server
-    nodes["scores"]["params"]["path"] = str(out / "scores.jsonl")
     spec["nodes"] = {**sources, **nodes}
     path = out / f"robots{n}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))

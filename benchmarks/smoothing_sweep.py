@@ -1,7 +1,7 @@
 """Choose a detector's smoothing on a dev stream: replay its scores through
 ``smooth.hysteresis`` for every setting of a grid and score the events.
 
-    streamser bench configs/cry_robot.yaml --input streams/dev40.flac \
+    streamser bench configs/cry_robot_scores.yaml --input streams/dev40.flac \
         --truth streams/dev40.truth.csv --set scores.path=out/dev40-scores.jsonl
     python benchmarks/smoothing_sweep.py out/dev40-scores.jsonl streams/dev40.truth.csv \
         --config configs/cry_robot.yaml --window 1,2,3 --on 0.5,0.6,0.7,0.8,0.9

@@ -48,7 +48,6 @@ def alive(pid: int) -> bool:
 def one(args: argparse.Namespace, delay: float, sig: int, tmp: Path) -> dict:
     cmd = [sys.executable, "-m", "streamser", "run", args.config, "--realtime", "-x",
            args.executor, "-q", "--events", str(tmp / "events.jsonl"),
-           "--set", f"scores.path={tmp / 'scores.jsonl'}",
            "--set", f"publish.endpoint=ipc://{tmp / 'pub'}"]
     if args.input:
         cmd += ["--input", args.input]

@@ -29,6 +29,8 @@ def main() -> None:
     signal.signal(signal.SIGINT, _early_stop)
     signal.signal(signal.SIGTERM, _early_stop)
     _die_with_parent(sys.argv)
+    # the command uses no pydantic plugin; looking for them scans every installed package
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     from .cli.app import main as cli_main  # the command modules load lazily from here
     cli_main()
 

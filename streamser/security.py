@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import zmq
-import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
 
 
 class CurveError(RuntimeError):
@@ -42,7 +40,8 @@ def make_keys(directory: str | Path, name: str = "streamser", force: bool = Fals
         raise FileExistsError(f"{existing[0]} exists: every host that holds this key pair "
                               "would be locked out by a new one (--force replaces it)")
     directory.mkdir(parents=True, exist_ok=True)
-    public, secret = zmq.auth.create_certificates(str(directory), name)
+    from zmq.auth import create_certificates  # loads asyncio: only where CURVE is used
+    public, secret = create_certificates(str(directory), name)
     Path(secret).chmod(0o600)
     return Path(public), Path(secret)
 
@@ -53,13 +52,15 @@ class Curve:
     def __init__(self, ctx: zmq.Context, secret_file: str | Path) -> None:
         if not zmq.has("curve"):
             raise CurveError("this libzmq was built without CURVE support")
+        from zmq.auth import load_certificate  # loads asyncio: only where CURVE is used
         try:
-            public, secret = zmq.auth.load_certificate(str(secret_file))
+            public, secret = load_certificate(str(secret_file))
         except (OSError, ValueError) as exc:
             raise CurveError(f"cannot read CURVE key {secret_file}: {exc}") from None
         if secret is None:
             raise CurveError(f"{secret_file} holds no secret key (use the .key_secret file)")
         self.public, self.secret = public, secret
+        from zmq.auth.thread import ThreadAuthenticator
         self.auth = ThreadAuthenticator(ctx)
         self.auth.start()
         self.auth.configure_curve_callback("*", credentials_provider=self)

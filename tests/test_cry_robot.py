@@ -156,7 +156,6 @@ def test_robot_front_end_here_inference_there_over_tcp(tmp_path: Path) -> None:
     del nodes["console"], nodes["publish"]
     nodes["mic"] = {"plugin": "source.file", "params": {"path": str(clip), "block": 4096}}
     nodes["events"]["params"]["path"] = str(tmp_path / "split.jsonl")
-    nodes["scores"]["params"]["path"] = str(tmp_path / "scores.jsonl")
     robot = ["mic", "resample", "logmel", "patch"]
     server = [n for n in nodes if n not in robot]
     inputs = {n: nodes[n]["input"] for n in server}

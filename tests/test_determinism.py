@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import DATA, ROOT, cli, free_port
 
-CONFIG = str(ROOT / "configs" / "cry_robot.yaml")
+from streamser.graph import read_graph
+
+CONFIG = str(ROOT / "configs" / "cry_robot_scores.yaml")
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +41,7 @@ def _run(stream: Path, out: Path, *args: str) -> tuple[bytes, bytes]:
 def _split(stream: Path, out: Path) -> tuple[bytes, bytes]:
     """The need branch in one `streamser node`, the rest in another, over tcp."""
     out.mkdir()
-    graph = yaml.safe_load(Path(CONFIG).read_text())
+    graph, _ = read_graph(CONFIG)                       # its extends applied
     graph["nodes"]["mic"] = {"plugin": "source.file", "params": {"path": str(stream),
                                                                  "block": 4096}}
     graph["nodes"]["needgate"]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"

@@ -98,7 +98,7 @@ def train(mel: np.ndarray, kind: np.ndarray, soft: np.ndarray, source: np.ndarra
     soft2 = np.stack([soft, 1 - soft], axis=1).astype(np.float32)
 
     def batch(idx: np.ndarray) -> tuple[Any, Any, Any]:
-        x = torch.from_numpy(((mel[idx].astype(np.float32) - mean) / std))
+        x = torch.from_numpy((mel[idx].astype(np.float32) - mean) / std)
         return x, torch.from_numpy(hard[idx]), torch.from_numpy(soft2[idx])
 
     def run(stage: str, epochs: int, draws: Callable[[], list[np.ndarray]]) -> None:
