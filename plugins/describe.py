@@ -154,6 +154,8 @@ class DescribeCry(Node):
         """Analyse the whole frames of the open cry between its cursor and ``upto``."""
         cry = st.cry
         assert cry is not None
+        if upto - cry.cursor < frame_length(st.rate):      # not a whole frame yet
+            return
         x = st.read(cry.cursor, upto)
         n = len(x) - len(x) % frame_length(st.rate)
         if n > 0:

@@ -32,18 +32,23 @@ def yin(frames: np.ndarray, rate: int, fmin: float, fmax: float, threshold: floa
     width = length - tau_max
     if width < tau_max:
         raise ValueError(f"frames of {length} samples are too short for fmin={fmin} Hz")
-    x = frames - frames.mean(axis=1, keepdims=True)
+    x = frames - frames.sum(axis=1, keepdims=True) / length
     nfft = next_pow2(length)
-    r = np.fft.irfft(np.conj(np.fft.rfft(x[:, :width], nfft)) * np.fft.rfft(x, nfft),
-                     nfft)[:, :tau_max + 1]
-    energy = np.concatenate((np.zeros((n, 1)), np.cumsum(x * x, axis=1)), axis=1)
-    e_tau = energy[:, width:width + tau_max + 1] - energy[:, :tau_max + 1]
+    both = np.zeros((2 * n, nfft))        # the first W samples and the whole frame: one FFT
+    both[:n, :width] = x[:, :width]
+    both[n:, :length] = x
+    spectra = np.fft.rfft(both, axis=1)
+    r = np.fft.irfft(np.conj(spectra[:n]) * spectra[n:], nfft)[:, :tau_max + 1]
+    sq = x * x                            # e_tau: e_0, then one sample in, one out per lag
+    e_tau = np.empty((n, tau_max + 1))
+    e_tau[:, 0] = sq[:, :width].sum(axis=1)
+    e_tau[:, 1:] = sq[:, width:width + tau_max] - sq[:, :tau_max]
+    np.cumsum(e_tau, axis=1, out=e_tau)
     e_sum = e_tau[:, :1] + e_tau
     d = np.maximum(0.0, e_sum - 2 * r)
     cum = np.cumsum(d[:, 1:], axis=1)
-    lags = np.arange(1, tau_max + 1)
     dn = np.ones_like(d)
-    dn[:, 1:] = np.where(cum > 0, d[:, 1:] * lags / np.where(cum > 0, cum, 1.0), 1.0)
+    np.divide(d[:, 1:] * np.arange(1, tau_max + 1), cum, out=dn[:, 1:], where=cum > 0)
 
     inner = dn[:, tau_min:tau_max]                      # lags tau_min .. tau_max-1
     is_min = (inner <= dn[:, tau_min - 1:tau_max - 1]) & (inner < dn[:, tau_min + 1:])
@@ -53,9 +58,8 @@ def yin(frames: np.ndarray, rate: int, fmin: float, fmax: float, threshold: floa
     rows = np.arange(n)
     left, mid, right = dn[rows, tau - 1], dn[rows, tau], dn[rows, tau + 1]
     curve = left - 2 * mid + right
-    shift = np.where(curve > 0, 0.5 * (left - right) / np.where(curve > 0, curve, 1.0), 0.0)
+    shift = np.divide(0.5 * (left - right), curve, out=np.zeros(n), where=curve > 0)
     f0 = rate / (tau + np.clip(shift, -0.5, 0.5))
-    prob = np.where(e_sum[rows, tau] > 0,
-                    1 - d[rows, tau] / np.where(e_sum[rows, tau] > 0, e_sum[rows, tau], 1.0),
-                    0.0)
+    e_at, d_at = e_sum[rows, tau], d[rows, tau]
+    prob = np.divide(e_at - d_at, e_at, out=np.zeros(n), where=e_at > 0)
     return f0, np.clip(prob, 0.0, 1.0)
