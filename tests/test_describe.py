@@ -205,3 +205,24 @@ def test_every_cry_end_of_a_graph_run_is_described(tmp_path) -> None:
     ends = [e for e in outs[0] if e["event"] == "cry_end"]
     assert len(ends) == 2 and all(set(FIELDS) <= set(e) for e in ends)
     assert all(e["f0_hz"] and e["above_noise_db"] > 6 for e in ends)
+
+
+def test_running_median_and_bursts_equal_their_definitions() -> None:
+    """The sorted F0s and the burst runs kept as frames come (so that an update costs the
+    same however long the cry) give np.median and count_units of any prefix exactly."""
+    from streamser.dsp.crydesc import Column, Runs, SortedValues, count_units
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(1, 300))
+        at = np.sort(rng.choice(3 * n + 5, n, replace=False)).astype(np.int64)
+        f0 = rng.choice(np.round(rng.uniform(200, 700, 40), 1), n)   # repeated values too
+        runs, sorted_f0, col = Runs(0.032), SortedValues(), Column(np.int64)
+        while col.size < n:
+            k, first = int(rng.integers(1, 40)), col.size
+            col.extend(at[first:first + k])
+            runs.add(col.values, first)
+            sorted_f0.add(f0[first:first + k])
+            for m in {col.size, max(1, col.size - int(rng.integers(0, 10)))}:
+                assert runs.count(col.values, m) == count_units(col.values[:m], 0.032)
+                assert sorted_f0.median_without(f0[m:col.size]) == float(np.median(f0[:m]))

@@ -112,6 +112,66 @@ class Column:
         return self.data[:self.size]
 
 
+class SortedValues:
+    """Every value added so far, kept sorted (an insert copies the array once), so that a
+    median costs the same however long the cry."""
+
+    def __init__(self) -> None:
+        self.data = np.zeros(0)
+
+    def add(self, values: np.ndarray) -> None:
+        values = np.sort(values)
+        self.data = np.insert(self.data, np.searchsorted(self.data, values), values)
+
+    def median_without(self, left_out: np.ndarray) -> float:
+        """The median of the values less ``left_out`` (some of them, the last added)."""
+        data = self.data
+        if len(left_out):
+            out = np.sort(left_out)
+            first = np.searchsorted(out, out)                 # rank among equal values
+            data = np.delete(data, np.searchsorted(data, out) + np.arange(len(out)) - first)
+        return median(data)
+
+
+class Runs:
+    """Cry bursts, kept as voiced frames are added (:func:`count_units`' runs): where each
+    run starts among the voiced frames, and how many of the closed runs are long enough."""
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.starts = Column(np.int64)          # position of each run's first voiced frame
+        self.long_closed = Column(np.int64)     # long runs among runs 0..r, once r closed
+
+    def add(self, voiced_at: np.ndarray, first: int) -> None:
+        """``voiced_at``: every voiced frame's index so far, of which those from position
+        ``first`` on are new."""
+        if first == len(voiced_at):
+            return
+        lo = max(first - 1, 0)
+        gaps = (np.diff(voiced_at[lo:]) - 1) * self.step > UNIT_GAP_S + 1e-9
+        new = lo + 1 + np.flatnonzero(gaps)
+        if first == 0:
+            new = np.concatenate(([0], new))
+        for start in new.tolist():              # each new run closes the one before it
+            if self.starts.size:
+                prev = int(self.starts.data[self.starts.size - 1])
+                done = int(self.long_closed.data[self.long_closed.size - 1]) \
+                    if self.long_closed.size else 0
+                length = (voiced_at[start - 1] - voiced_at[prev] + 1) * self.step
+                self.long_closed.extend(np.array([done + (length >= UNIT_MIN_S - 1e-9)]))
+            self.starts.extend(np.array([start]))
+
+    def count(self, voiced_at: np.ndarray, m: int) -> int:
+        """:func:`count_units` of the first ``m`` voiced frames."""
+        if not m:
+            return 0
+        runs = int(np.searchsorted(self.starts.values, m))  # runs starting among them
+        closed = int(self.long_closed.data[runs - 2]) if runs >= 2 else 0
+        last = int(self.starts.data[runs - 1])
+        length = (voiced_at[m - 1] - voiced_at[last] + 1) * self.step
+        return closed + int(length >= UNIT_MIN_S - 1e-9)
+
+
 @dataclass
 class CryFrames:
     """The frames of one cry analysed so far: start times, powers, voicing, running sums
@@ -129,6 +189,12 @@ class CryFrames:
     #: per voiced frame, in order: its index and its F0
     voiced_at: Column = field(default_factory=lambda: Column(np.int64))
     voiced_f0: Column = field(default_factory=lambda: Column(float))
+    #: the voiced frames' F0 sorted, and their bursts
+    f0_sorted: SortedValues = field(default_factory=SortedValues)
+    runs: Runs = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.runs = Runs(frame_length(self.rate) / self.rate)
 
     def add(self, x: np.ndarray, t0: float, before: np.ndarray) -> None:
         """Analyse the whole frames of ``x`` (audio starting at stream time ``t0``);
@@ -155,8 +221,11 @@ class CryFrames:
         self.count.extend(last[0] + np.cumsum(voiced))
         self.vpower.extend(last[1] + np.cumsum(power * voiced))
         self.apower.extend(last[2] + np.cumsum(power))
+        first = self.voiced_at.size
         self.voiced_at.extend(n + np.flatnonzero(voiced))
         self.voiced_f0.extend(f0[voiced])
+        self.f0_sorted.add(f0[voiced])
+        self.runs.add(self.voiced_at.values, first)
 
     def describe(self, until: float) -> dict[str, Any]:
         """The descriptors of the frames that end by stream time ``until``."""
@@ -183,9 +252,10 @@ class CryFrames:
             "loudness_db": round(loudness, 1),
             "above_noise_db": None if self.room_db is None else round(loudness - self.room_db,
                                                                       1),
-            "f0_hz": round(median(self.voiced_f0.values[:m]), 1) if m else None,
+            "f0_hz": round(self.f0_sorted.median_without(self.voiced_f0.values[m:]), 1)
+            if m else None,
             "voiced": round(m / n, 3),
-            "units": count_units(self.voiced_at.values[:m], step),
+            "units": self.runs.count(self.voiced_at.values, m),
             "intensity": round(float(np.clip(level, 0.0, 1.0)), 3),
             "trend": trend(t[k:n], power[k:n], until, s),
         }
