@@ -189,8 +189,11 @@ def compare(long: list[dict], short: list[dict], length: float, margin: float
         got = [shifted(e, k * length) for e in inside(long, k * length, (k + 1) * length)]
         if got == reference:
             same += 1
-        elif first_diff is None:
-            first_diff = {"copy": k, "short": reference[:3], "long": got[:3]}
+        elif first_diff is None:              # the first event that differs, both sides
+            i = next((i for i, (a, b) in enumerate(zip(reference, got)) if a != b),
+                     min(len(reference), len(got)))
+            first_diff = {"copy": k, "event": i, "short": reference[i:i + 1],
+                          "long": got[i:i + 1], "count": [len(reference), len(got)]}
     return {"copies": copies, "identical": same, "events_per_copy": len(reference),
             "first_difference": first_diff}
 

@@ -81,16 +81,20 @@ class GateScores(Node):
     def _release(self, st: _Held, stream: str) -> list[Frame]:
         """Judge the held chunks, oldest first, while a scores frame reaches their end."""
         out, judged_to = [], -np.inf
+        # times are compared to half a sample: a score's upto and a chunk's end are often
+        # the same block end, reached by different sums, and hours into a stream float
+        # rounding would otherwise decide which score judges which chunk
+        eps = 0.5 / st.rate if st.rate else 0.0
         while st.chunks:
             chunk = st.chunks[0]
             end = chunk.t + len(chunk.data) / st.rate
-            judge = next((s for s in st.scores if s[1] >= end), None)
+            judge = next((s for s in st.scores if s[1] >= end - eps), None)
             if judge is None:                   # not fully scored yet
                 break
             st.chunks.pop(0)
             judged_to = end
             t, _, on = judge
-            if not (on and end > t):
+            if not (on and end > t + eps):
                 st.gap = True
                 continue
             reset = self.params.reset
