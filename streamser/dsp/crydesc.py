@@ -124,13 +124,25 @@ class SortedValues:
         self.data = np.insert(self.data, np.searchsorted(self.data, values), values)
 
     def median_without(self, left_out: np.ndarray) -> float:
-        """The median of the values less ``left_out`` (some of them, the last added)."""
-        data = self.data
+        """The median of the values less ``left_out`` (some of them, the last added):
+        read off the sorted values, stepping over those left out."""
+        data, gone = self.data, np.zeros(0, np.int64)
         if len(left_out):
             out = np.sort(left_out)
             first = np.searchsorted(out, out)                 # rank among equal values
-            data = np.delete(data, np.searchsorted(data, out) + np.arange(len(out)) - first)
-        return median(data)
+            gone = np.searchsorted(data, out) + np.arange(len(out)) - first
+
+        def kth(k: int) -> float:                             # k-th smallest of the rest
+            for g in gone.tolist():                           # ascending positions
+                if g > k:
+                    break
+                k += 1
+            return float(data[k])
+
+        h = (len(data) - len(gone)) // 2
+        if (len(data) - len(gone)) % 2:
+            return kth(h)
+        return float((kth(h - 1) + kth(h)) / 2)
 
 
 class Runs:
