@@ -112,3 +112,55 @@ def test_head_onnx_export_scores_as_the_trained_head(tmp_path, anchor: float, co
         probs, states = backend.run(row[None], states)
         got.append(probs[0, 0])
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_student_learns_real_cries_from_its_teacher_and_saves_a_streaming_checkpoint(
+        tmp_path) -> None:
+    """crystudent on the patches of real clips (cries; laughs, speech, noise): the teacher
+    head is fitted on their YAMNet rows, the student on their log-mel patches; after two
+    short stages it scores its cries above the rest, and its checkpoint reloads as a
+    streaming model that steps to the same scores."""
+    import torch
+
+    from streamser.checkpoint import load
+    from streamser.plugins.features.yamnet import YamnetBackbone
+    from streamser.train.cryhead import HeadSpec
+    from streamser.train.crystudent import StudentSpec, save, teacher_scores, train
+
+    clips = {0: ["babycry_esc/crying/1-187207-A.flac", "babycry_esc/crying/1-211527-A.flac",
+                 "babycry_esc/crying/1-22694-A.flac"],
+             KINDS.index("laugh"): ["babycry_esc/laugh/laugh_1.m4a_0.flac"],
+             KINDS.index("speech"): ["emodb/03a01Nc.flac", "emodb/03a01Wa.flac"],
+             KINDS.index("other"): ["babycry_esc/noise/1-100032-A.flac",
+                                    "babycry_esc/silence/silence.wav_0.flac"]}
+    mel, kind, segment = [], [], []
+    for k, paths in clips.items():
+        for path in paths:
+            p = _patches(path)
+            mel.append(p)
+            kind += [k] * len(p)
+            segment += [len(segment)] * len(p)
+    mel = np.concatenate(mel).astype(np.float32)
+    kind, segment = np.array(kind), np.array(segment)
+    source = np.array([str(s) for s in segment])
+    rows = YamnetBackbone(outputs=("embedding", "logits"))(mel)
+    soft = teacher_scores(rows[:, :1024], rows[:, 1024:], kind, source,
+                          HeadSpec(inputs="logits", classes="kinds", hidden=0, epochs=30))
+    assert soft[kind == 0].mean() > soft[kind != 0].mean() + 0.3
+    spec = StudentSpec(patch_epochs=40, seq_epochs=10, batch=16, seq_len=4, lr=5e-3)
+    student = train(mel, kind, soft, source, segment, spec, say=lambda _: None)
+    scores = np.concatenate([student.cry_scores(mel[segment == s])
+                             for s in np.unique(segment)])
+    print(f"\nstudent: cries {scores[kind == 0].mean():.2f}, the rest {scores[kind != 0].mean():.2f}")
+    assert scores[kind == 0].mean() > scores[kind != 0].mean() + 0.2
+    path = save(student, tmp_path / "student.pt", "test", len(kind))
+    model, meta = load(path)
+    assert model.streaming and meta["labels"] == ["cry", "other"]
+    x = (mel[segment == 0] - np.array(meta["normalizer"]["mean"])) / np.array(
+        meta["normalizer"]["std"])
+    state, stepped = model.initial_state(1), []
+    with torch.inference_mode():
+        for patch in torch.from_numpy(x.astype(np.float32)):
+            z, state = model.step(patch[None], state)
+            stepped.append(float(torch.softmax(z, -1)[0, 0]))
+    assert np.allclose(stepped, student.cry_scores(mel[segment == 0]), atol=1e-5)
