@@ -61,9 +61,10 @@ def test_corpus_folds_keep_sources_whole_and_each_fold_has_cries() -> None:
 
 
 def test_offline_detections_are_the_smoothing_nodes_events() -> None:
-    from streamser.evaluation.detcurve import detections
     from streamser.plugins.features.yamnet import YamnetBackbone
     from streamser.plugins.smooth import Hysteresis
+
+    from streamser.evaluation.detcurve import detections
     patches = np.concatenate([_patches(LAUGH), _patches(CRY), _patches(LAUGH), _patches(CRY)])
     scores = YamnetBackbone(outputs=("probs",))(patches)[:, [19, 20]].max(axis=1)
     for on, off, window, min_off in ((0.05, 0.02, 1, 1.0), (0.05, 0.03, 2, 0.5)):
@@ -92,6 +93,7 @@ def test_head_onnx_export_scores_as_the_trained_head(tmp_path, anchor: float, co
     pytest.importorskip("onnx")
     from streamser.plugins.features.yamnet import YamnetBackbone
     from streamser.plugins.infer.backends import open_backend
+
     from streamser.train.cryhead import BACKBONE_OUTPUTS, HeadSpec, train, write_onnx
     cry, laugh = _patches(CRY), _patches(LAUGH)
     rows = YamnetBackbone(outputs=tuple(BACKBONE_OUTPUTS[inputs]))(
@@ -121,9 +123,9 @@ def test_student_learns_real_cries_from_its_teacher_and_saves_a_streaming_checkp
     short stages it scores its cries above the rest, and its checkpoint reloads as a
     streaming model that steps to the same scores."""
     import torch
+    from streamser.plugins.features.yamnet import YamnetBackbone
 
     from streamser.checkpoint import load
-    from streamser.plugins.features.yamnet import YamnetBackbone
     from streamser.train.cryhead import HeadSpec
     from streamser.train.crystudent import StudentSpec, save, teacher_scores, train
 
