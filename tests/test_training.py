@@ -12,7 +12,7 @@ import pytest
 from streamser.train.recipe import RecipeError, load_recipe
 from streamser.train.scores import scores, summarize
 
-from .conftest import DATA, cli
+from .conftest import DATA, cli, data_file
 
 
 def test_scores_ua_wa_per_class() -> None:
@@ -230,7 +230,7 @@ def test_spec_mask_zeroes_feature_bands_and_time_spans_of_real_patches() -> None
     from streamser.train.recipe import TrainSpec
     from streamser.train.trainer import spec_mask
 
-    audio, rate = sf.read(DATA / "babycry_esc/crying/1-187207-A.flac", dtype="float32")
+    audio, rate = sf.read(data_file("babycry_esc/crying/1-187207-A.flac"), dtype="float32")
     mel, patch = LogMel(LogMel.Params(), name="m"), Patch(Patch.Params(), name="p")
     mel.start()
     patch.start()
