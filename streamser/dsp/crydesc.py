@@ -318,16 +318,6 @@ def _pitch(frames: np.ndarray, rate: int, f0_min: float, f0_max: float
     return yin(frames, rate, f0_min, min(f0_max, rate / 4))
 
 
-def median(values: np.ndarray) -> float:
-    """``np.median`` of a non-empty 1-D array, the same number, without its overhead (a
-    cry_update each second over every voiced frame of a long cry)."""
-    h = len(values) // 2
-    if len(values) % 2:
-        return float(np.partition(values, h)[h])
-    part = np.partition(values, (h - 1, h))
-    return float((part[h - 1] + part[h]) / 2)
-
-
 def count_units(idx: np.ndarray, step: float) -> int:
     """Runs of voiced frames (``idx``: their indices, in order), joined across breaks of
     <= UNIT_GAP_S, lasting >= UNIT_MIN_S."""

@@ -26,6 +26,15 @@ CRY_CLASSES = (19, 20)         # YAMNet's "Crying, sobbing", "Baby cry, infant c
 PATCH_S, LABEL_FLOOR_DB = 0.975, -20.0
 
 
+def logmel_of(audio: np.ndarray, hop: float) -> np.ndarray:
+    """The ``features.logmel`` + ``window.patch`` patches ``(P, 96, 64)`` of ``audio`` every
+    ``hop`` seconds: what the backbone reads, and what a student without it reads."""
+    from ..frontend import FrontEnd
+    fe = FrontEnd.from_dict({"features": ["features.logmel"], "rate": RATE,
+                             "patch": {"hop": hop}})
+    return fe.extract(audio)
+
+
 _backbones: dict[tuple[str, ...], object] = {}
 
 
@@ -33,13 +42,9 @@ def backbone_rows(audio: np.ndarray, hop: float, outputs: tuple[str, ...]) -> np
     """The bundled YAMNet's ``outputs`` for the patches of ``audio`` (16 kHz) every ``hop``
     seconds, as the runtime graph computes them (one backbone per output set, kept)."""
     from streamser.plugins.features.yamnet import YamnetBackbone
-
-    from ..frontend import FrontEnd
     if outputs not in _backbones:
         _backbones[outputs] = YamnetBackbone(outputs=outputs)
-    fe = FrontEnd.from_dict({"features": ["features.logmel"], "rate": RATE,
-                             "patch": {"hop": hop}})
-    return _backbones[outputs](fe.extract(audio))
+    return _backbones[outputs](logmel_of(audio, hop))
 
 
 def rows_of(audio: np.ndarray, hop: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -80,15 +85,6 @@ def _item_maps(job: tuple[int, Item, list[Item], int]) -> dict[str, np.ndarray]:
     fmap, b12 = zip(*(maps_of(cp.audio, 0.48) for cp in
                       copies(item, backgrounds, _rirs(), n, seed=index)))
     return {"fmap": np.concatenate(fmap), "b12": np.concatenate(b12)}
-
-
-def logmel_of(audio: np.ndarray, hop: float) -> np.ndarray:
-    """The ``features.logmel`` + ``window.patch`` patches ``(P, 96, 64)`` of ``audio`` every
-    ``hop`` seconds: what the backbone reads, and what a student without it reads."""
-    from ..frontend import FrontEnd
-    fe = FrontEnd.from_dict({"features": ["features.logmel"], "rate": RATE,
-                             "patch": {"hop": hop}})
-    return fe.extract(audio)
 
 
 def _item_logmel(job: tuple[int, Item, list[Item], int]) -> dict[str, np.ndarray]:
