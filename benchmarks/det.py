@@ -48,6 +48,8 @@ THRESHOLDS = {"head": np.round(np.concatenate([np.arange(0.3, 0.9, 0.05),
                                                    np.arange(0.1, 0.95, 0.05),
                                                    [0.95, 0.97, 0.99]]), 4)}
 
+#: the shipped robot's smoothing: EMA over 2 patches, held 2.5 s below 0.3 x start
+HOLD = Smoothing(window=2, off_ratio=0.3, min_off=2.5)
 #: name: (head spec or None for zero-shot, hop, smoothing, training copies per clip used)
 CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
     "yamnet-zeroshot": (None, 0.48, Smoothing()),
@@ -70,6 +72,23 @@ CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
         Smoothing(window=2, off_ratio=0.3, min_off=2.5), 1),
     "linear-logits-kinds-hard-hop24": (HeadSpec(inputs="logits", classes="kinds", hidden=0,
                                                 hard=3.0), 0.24, Smoothing(window=2)),
+    # source generalization: every source alike, group DRO over sources, seed bagging,
+    # a post-hoc ensemble with zero-shot YAMNet, two patches above the start threshold
+    "linear-logits-kinds-hop24-hold-flat": (
+        HeadSpec(inputs="logits", classes="kinds", hidden=0, source_power=1.0), 0.24, HOLD),
+    "linear-logits-kinds-hop24-hold-dro": (
+        HeadSpec(inputs="logits", classes="kinds", hidden=0, dro=0.3), 0.24, HOLD),
+    "linear-logits-kinds-hop24-hold-dro1": (
+        HeadSpec(inputs="logits", classes="kinds", hidden=0, dro=1.0), 0.24, HOLD),
+    "linear-logits-kinds-hop24-hold-bag5": (
+        HeadSpec(inputs="logits", classes="kinds", hidden=0, bag=5), 0.24, HOLD),
+    "linear-logits-kinds-hop24-hold-blend3": (
+        HeadSpec(inputs="logits", classes="kinds", hidden=0, blend=0.3), 0.24, HOLD),
+    "linear-logits-kinds-hop24-hold-blend5": (
+        HeadSpec(inputs="logits", classes="kinds", hidden=0, blend=0.5), 0.24, HOLD),
+    "linear-logits-kinds-hop24-hold-minon": (
+        HeadSpec(inputs="logits", classes="kinds", hidden=0), 0.24,
+        Smoothing(window=2, off_ratio=0.3, min_on=0.24, min_off=2.5)),
     "linear-logits-binary-anchor": (HeadSpec(inputs="logits", classes="binary", hidden=0,
                                              anchor=1.0), 0.48, Smoothing()),
     "linear-both-binary": (HeadSpec(inputs="both", classes="binary", hidden=0), 0.48,

@@ -166,3 +166,36 @@ def test_student_learns_real_cries_from_its_teacher_and_saves_a_streaming_checkp
             z, state = model.step(patch[None], state)
             stepped.append(float(torch.softmax(z, -1)[0, 0]))
     assert np.allclose(stepped, student.cry_scores(mel[segment == 0]), atol=1e-5)
+
+
+def test_bagged_dro_and_blended_heads_on_real_rows(tmp_path) -> None:
+    """``bag``: one linear layer whose logits are the mean of its seeds' heads; ``dro``
+    still learns a cry from a laugh; ``blend`` mixes in YAMNet's own cry odds and has no
+    export."""
+    torch = pytest.importorskip("torch")
+    from streamser.plugins.features.yamnet import YamnetBackbone
+
+    from streamser.train.cryhead import HeadSpec, _anchor, train, write_onnx
+    cry, laugh = _patches(CRY), _patches(LAUGH)
+    rows = YamnetBackbone(outputs=("embedding", "logits"))(np.concatenate([cry, laugh]))
+    emb, logit = rows[:, :1024], rows[:, 1024:]
+    kind = np.array([0] * len(cry) + [KINDS.index("laugh")] * len(laugh), np.int8)
+    source = np.array(["a"] * len(cry) + ["b"] * len(laugh))
+    base = HeadSpec(inputs="logits", hidden=0, epochs=20)
+    bagged = train(emb, logit, kind, source, HeadSpec(**{**base.__dict__, "bag": 3}))
+    seeds = [train(emb, logit, kind, source, HeadSpec(**{**base.__dict__, "seed": k}))
+             for k in range(3)]
+    np.testing.assert_allclose(bagged.logits(emb, logit),
+                               np.mean([h.logits(emb, logit) for h in seeds], axis=0),
+                               rtol=1e-4, atol=1e-4)
+    assert not np.allclose(seeds[0].logits(emb, logit), seeds[1].logits(emb, logit))
+    dro = train(emb, logit, kind, source, HeadSpec(**{**base.__dict__, "dro": 0.5}))
+    p = dro.cry_score(emb, logit)
+    assert p[:len(cry)].mean() > 10 * p[len(cry):].mean()
+    torch.manual_seed(0)
+    blended = HeadSpec(**{**base.__dict__, "blend": 1.0})
+    head = train(emb, logit, kind, source, blended)
+    np.testing.assert_allclose(head.cry_score(emb, logit), 1 / (1 + np.exp(-_anchor(logit))),
+                               rtol=1e-4)
+    with pytest.raises(ValueError, match="no ONNX export"):
+        write_onnx(head, tmp_path / "h.onnx", "h", {})

@@ -18,6 +18,14 @@ Levers (each a field of :class:`HeadSpec`, each measured on the leave-source-out
   pointwise convolutions start from YAMNet's weights and learn at a tenth of the head's
   rate), reading ``block12``, the output of the frozen blocks below it (``emb`` arrays
   then hold those);
+- ``source_power``: each negative source weighs ``1 / rows ** source_power`` (0.5: the
+  square root; 1: every source alike, however many clips it has);
+- ``dro``: group DRO over sources: after each epoch every source's weight is multiplied
+  by ``exp(dro * its mean loss)`` (renormalized), so the worst-fitted sources, the ones
+  most like sources never heard, pull hardest;
+- ``bag``: a linear head averaged over this many seeds (one linear layer again);
+- ``blend``: the cry score's log-odds mixed with YAMNet's own (zero-shot) cry log-odds,
+  ``(1 - blend) * head + blend * yamnet``, after training (an ensemble with the backbone);
 - ``hidden``: 0 for a linear head;
 - ``context``: the head reads this row and the ``context - 1`` rows before it (0.48 s
   apart), so it can tell a sustained cry from a short scream; exported as a stateful
@@ -29,7 +37,7 @@ The trained head is written as a float ONNX ``infer`` model (:func:`write_onnx`)
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +64,10 @@ class HeadSpec:
     epochs: int = 12
     weight_decay: float = 1e-3
     dropout: float = 0.2
+    source_power: float = 0.5
+    dro: float = 0.0
+    bag: int = 1
+    blend: float = 0.0
     seed: int = 0
 
     @property
@@ -75,16 +87,17 @@ def targets(kind: np.ndarray, spec: HeadSpec) -> np.ndarray:
     return (kind != 0).astype(np.int64) if spec.classes == "binary" else kind.astype(np.int64)
 
 
-def row_weights(kind: np.ndarray, source: np.ndarray) -> np.ndarray:
+def row_weights(kind: np.ndarray, source: np.ndarray, source_power: float = 0.5
+                ) -> np.ndarray:
     """Cries and the rest weigh half each; among the rest, every kind by 1/sqrt(its rows)
-    and every source by 1/sqrt(its rows), so that one big library (Hedgewars' voices)
-    does not stand for all of its kind."""
+    and every source by 1/(its rows ** source_power), so that one big library (Hedgewars'
+    voices) does not stand for all of its kind."""
     w = np.zeros(len(kind))
     for mask in (kind == 0, kind != 0):
         sub = np.ones(mask.sum())
-        for key in (kind[mask], source[mask]):
+        for key, power in ((kind[mask], 0.5), (source[mask], source_power)):
             _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
-            sub /= np.sqrt(counts[inv])
+            sub /= counts[inv] ** power
         w[mask] = 0.5 * sub / sub.sum()
     return w * len(w)
 
@@ -113,7 +126,13 @@ class Head:
         z = self.logits(emb, logit, segment)
         z = z - z.max(axis=1, keepdims=True)
         p = np.exp(z)
-        return p[:, 0] / p.sum(axis=1)
+        p = p[:, 0] / p.sum(axis=1)
+        if self.spec.blend:
+            q = np.clip(p, 1e-7, 1 - 1e-7)
+            mixed = (1 - self.spec.blend) * np.log(q / (1 - q)) \
+                + self.spec.blend * _anchor(logit)
+            p = 1 / (1 + np.exp(-mixed))
+        return p
 
 
 def with_context(x: np.ndarray, segment: np.ndarray | None, context: int) -> np.ndarray:
@@ -161,15 +180,16 @@ def train(emb: np.ndarray, logit: np.ndarray, kind: np.ndarray, source: np.ndarr
     keep = kind >= 0
     x, emb, logit, kind, source = x[keep], emb[keep], logit[keep], kind[keep], source[keep]
     y = targets(kind, spec)
-    w = row_weights(kind, source)
+    w = row_weights(kind, source, spec.source_power)
     offset = spec.anchor * _anchor(logit) if spec.anchor else np.zeros(len(x), np.float32)
-    net = _fit(x, y, w, offset, spec)
+    group = np.unique(source, return_inverse=True)[1] if spec.dro else None
+    net = _bagged(x, y, w, offset, spec, group)
     head = Head(spec, mean, std, net)
     if spec.hard:
         score = _softmax_cry(head, x, logit)
         hard = (kind != 0) & (score > np.quantile(score[kind != 0], 0.9))
         w = w * np.where(hard, spec.hard, 1.0)
-        net = _fit(x, y, w, offset, spec)
+        net = _bagged(x, y, w, offset, spec, group)
         head = Head(spec, mean, std, net)
     return head
 
@@ -210,8 +230,27 @@ def _block_net(spec: HeadSpec, n_out: int) -> Any:
     return BlockHead()
 
 
+def _bagged(x: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray,
+            spec: HeadSpec, group: np.ndarray | None) -> Any:
+    """One net, or for ``bag`` > 1 a linear head whose layer is the mean of ``bag`` heads
+    fitted with different seeds (their mean logits: one linear layer)."""
+    import torch
+    if spec.bag <= 1:
+        return _fit(x, y, w, offset, spec, group)
+    if spec.hidden or spec.inputs == "block":
+        raise ValueError("bag averages linear heads only")
+    nets = [_fit(x, y, w, offset, replace(spec, seed=spec.seed + k), group)
+            for k in range(spec.bag)]
+    with torch.no_grad():
+        for name, param in nets[0].named_parameters():
+            param.copy_(torch.stack([dict(n.named_parameters())[name] for n in nets]).mean(0))
+    return nets[0]
+
+
 def _fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray,
-         spec: HeadSpec) -> Any:
+         spec: HeadSpec, group: np.ndarray | None = None) -> Any:
+    """AdamW with a one-cycle schedule on the weighted cross-entropy; with ``group``
+    (source ids) the weights are reweighted by group DRO after each epoch."""
     import torch
     import torch.nn.functional as F
     torch.manual_seed(spec.seed)
@@ -226,6 +265,7 @@ def _fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray,
     steps = spec.epochs * (len(x) // 512 + 1)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, [2e-3, 2e-4][:len(opt.param_groups)],
                                                 total_steps=steps)
+    q = None if group is None else np.ones(group.max() + 1)
     net.train()
     for _ in range(spec.epochs):
         for idx in np.array_split(rng.permutation(len(x)), len(x) // 512 + 1):
@@ -237,6 +277,18 @@ def _fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray,
             loss.backward()
             opt.step()
             sched.step()
+        if q is not None:
+            net.eval()
+            with torch.no_grad():
+                z = net(X)
+                z = torch.cat([z[:, :1] + O[:, None], z[:, 1:]], dim=1)
+                per_row = F.cross_entropy(z, Y, reduction="none").numpy()
+            net.train()
+            mean_loss = np.bincount(group, per_row) / np.maximum(np.bincount(group), 1)
+            q = q * np.exp(spec.dro * mean_loss)
+            q *= len(q) / q.sum()
+            W = torch.from_numpy((w * q[group]).astype(np.float32))
+            W *= len(w) / W.sum()
     net.eval()
     return net
 
@@ -251,6 +303,9 @@ def write_onnx(head: Head, path: Path, name: str, meta: dict[str, Any]) -> Path:
     from streamser import __version__
     from streamser.plugins.infer.contract import FORMAT, METADATA_KEY
     spec = head.spec
+    if spec.blend:
+        raise ValueError("a blended head is an evaluation lever (benchmarks/det.py); "
+                         "it has no ONNX export")
     layers = [m for m in (head.net.mlp if spec.inputs == "block" else head.net)
               if hasattr(m, "weight")]
     first = _first_width(spec)
