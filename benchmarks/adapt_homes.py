@@ -1,6 +1,7 @@
 """Does ``streamser adapt`` stop a home's own sounds from setting off the robot?
 
-    python benchmarks/adapt_homes.py --data ../shared/data --json results/adapt/homes.json
+    python benchmarks/adapt_homes.py --data ../shared/data --method timbre \
+        --json results/adapt/homes_timbre.json
 
 For each home of ``benchmarks/homes.py`` (built once under ``--work``): ``streamser adapt
 CONFIG --negatives HOME/enrol --out HOME/home.yaml`` (its CPU seconds measured), then
@@ -9,6 +10,11 @@ both scored with ``streamser score-events``. Prints the table docs/adapt.md hold
 Done-when of issue 25 is checked per home: false alarms per hour at most a fifth of the
 unadapted robot's (or at most 1), episode recall within 1 point, median latency within
 0.1 s.
+
+``--independent-head CACHE`` first trains the shipped head's recipe without any clip of
+the homes' voices and sources and without the homes' cry folds (3 and 4), from the
+``cryembed`` cache, and runs the homes on CONFIG with that head: the situation of a home
+whose sounds the detector never heard.
 """
 from __future__ import annotations
 
@@ -57,6 +63,32 @@ def scored(folder: Path, events: Path) -> dict:
     return score(eps, read_detections(events), length, segs)
 
 
+def independent_config(config: str, cache: str, data: str, work: Path) -> str:
+    """CONFIG with ``detect.model`` a head trained as the shipped one, less the homes'
+    sources and cries (written once under ``work/indep``)."""
+    import yaml
+
+    from streamser.graph import read_graph
+    folder = work / "indep"
+    folder.mkdir(parents=True, exist_ok=True)
+    head = folder / "cry-head-indep.onnx"
+    if not head.is_file():
+        (folder / "exclude.txt").write_text("\n".join(sorted(RESERVED)) + "\n")
+        shipped = json.loads((Path(__file__).parents[1] / "streamser/zoo/cry-head.json")
+                             .read_text())["hparams"]
+        smooth = read_graph(config)[0]["nodes"]["smooth"]["params"]
+        subprocess.run([sys.executable, "-m", "streamser.train.cryhead", "--cache", cache,
+                        "--out", str(head), "--inputs", shipped["inputs"],
+                        "--classes", shipped["classes"], "--hidden", str(shipped["hidden"]),
+                        "--hop", "0.24", "--smoothing", json.dumps(smooth), "--data", data,
+                        "--exclude-sources", f"@{folder / 'exclude.txt'}",
+                        "--exclude-cry-folds", "3,4"], check=True)
+    out = folder / "cry_robot_indep.yaml"
+    out.write_text(yaml.safe_dump({"extends": config, "name": "cry_robot_indep", "nodes": {
+        "detect": {"params": {"model": head.name}}}}, sort_keys=False))
+    return str(out)
+
+
 def passes(before: dict, after: dict) -> bool:
     fa0, fa1 = before["false_alarms_per_hour"], after["false_alarms_per_hour"]
     lat0, lat1 = before["latency_median_s"] or 0.0, after["latency_median_s"] or 0.0
@@ -70,14 +102,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--work", default=str(Path.home() / ".cache/streamser/adapt_homes"))
     ap.add_argument("--homes", default=",".join(h.name for h in homes.HOMES))
-    ap.add_argument("--json", default="results/adapt/homes.json")
-    ap.add_argument("--method", default="verifier", choices=["verifier", "head"],
+    ap.add_argument("--json", default="results/adapt/homes_timbre.json")
+    ap.add_argument("--method", default="timbre", choices=["timbre", "verifier", "head"],
                     help="adapt's --method")
+    ap.add_argument("--independent-head", metavar="CACHE",
+                    help="the cryembed cache: train a head that never heard the homes "
+                         "(see above) and run the homes with it")
     a = ap.parse_args(argv)
     if homes.groups() != set(RESERVED):
         raise SystemExit("benchmarks/homes.py and streamser.adapt.cryset.RESERVED disagree")
     work = Path(a.work).expanduser()
     config = str(Path(a.config).resolve())
+    if a.independent_head:
+        config = independent_config(config, a.independent_head, a.data, work)
     rows, t0 = [], time.time()
     for i, home in enumerate(homes.HOMES):
         if home.name not in a.homes.split(","):

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
-
 from conftest import DATA, ROOT, cli, data_file, free_port
 
 CONFIG = ROOT / "configs" / "cry_robot.yaml"
@@ -79,18 +78,28 @@ def test_adapted_graph_runs_alike_inline_and_threads(adapted: Path) -> None:
     assert '"cry_start"' in events["inline"]
 
 
-def test_guard_refuses_cries_taught_as_the_home(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method,says", [
+    (None, "refused: the home's clips sound like crying"),
+    ("verifier", "refused: the verifier would miss")])
+def test_guard_refuses_cries_taught_as_the_home(tmp_path: Path, method: str | None,
+                                                says: str) -> None:
+    """Cries taught as the home's sounds: the verifier would cost held-out cries; the
+    timbre gate (the default) would make its margin so wide that cries sound like the
+    home: both refuse, in one line, and write nothing."""
     cries = clips("donateacry", "hungry/", 40)
     home = tmp_path / "cries"
     home.mkdir()
     for p in cries:
         (home / p.name).symlink_to(p)
     done = cli("adapt", str(CONFIG), "--negatives", str(home), "--out",
-               str(tmp_path / "bad.yaml"), timeout=300)
+               str(tmp_path / "bad.yaml"), *(["--method", method] if method else []),
+               timeout=300)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: refused: the verifier would miss")
-    assert "held-out cries" in lines[0] and "points" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {says}"), lines
+    assert lines[0].endswith("do the home's clips hold crying?")
+    if method == "verifier":
+        assert "held-out cries" in lines[0] and "points" in lines[0]
     assert not (tmp_path / "bad.yaml").exists()
 
 
@@ -211,9 +220,10 @@ def verifier_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_verifier_pairs_rows_and_scores_in_either_order(verifier_file: Path) -> None:
-    from streamser.frames import Frame
     from streamser.plugins.verify import VerifyHome, VerifyParams
+
     from streamser.adapt.verifier import Verifier
+    from streamser.frames import Frame
     model = verifier_file
     v = Verifier.load(model)
     rng = np.random.default_rng(0)
@@ -288,3 +298,129 @@ def test_refitted_head_lowers_the_homes_cry_scores_and_keeps_the_guards(
                 str(tmp_path / "again.yaml"), timeout=300)
     assert again.returncode == 0, again.stderr
     assert f"appended to {len(rows)} earlier rows" in again.stderr
+
+
+@pytest.fixture(scope="module")
+def timbre_adapted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("timbre")
+    home = tmp / "home"
+    home.mkdir()
+    for k, p in enumerate(home_sounds()):
+        (home / f"{k}_{p.name}").symlink_to(p)
+    done = cli("adapt", str(CONFIG), "--method", "timbre", "--negatives", str(home),
+               "--out", str(tmp / "home.yaml"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "held-out cries found" in done.stderr and "used 14 clips" in done.stderr
+    return tmp / "home.yaml"
+
+
+def test_timbre_gate_runs_alike_and_silences_the_homes_own_clips(timbre_adapted: Path
+                                                                ) -> None:
+    """The timbre gate reads the patches the backbone reads; the adapted graph gives the
+    same events inline and in threads; the home's own clips sound like the home, cries
+    of families it never heard do not."""
+    from streamser.adapt import cryset
+    from streamser.adapt.detector import find_detector, patch_node
+    from streamser.adapt.rows import audio_files, clip_rows_and_patches, read_clip
+    from streamser.adapt.timbre import TimbreGate, timbre
+    from streamser.graph import load_graph
+    raw = yaml.safe_load(timbre_adapted.read_text())
+    assert raw["nodes"]["verify"] == {"plugin": "verify.home", "input": ["patch", "detect"],
+                                      "params": {"model": "home.timbre.npz"}}
+    assert raw["nodes"]["merge"]["input"] == ["verify", "need"]
+    gate = TimbreGate.load(timbre_adapted.with_name("home.timbre.npz"))
+    graph = load_graph(CONFIG)
+    det = find_detector(graph)
+    taught = [read_clip(p) for p in audio_files([timbre_adapted.parent / "home"])]
+    _, patches = clip_rows_and_patches(graph, det, taught, patch_node(graph, det))
+    home = np.concatenate([timbre(p) for p in patches])
+    np.testing.assert_allclose(gate.home, home, atol=0.02, rtol=0.01)
+    assert (gate.homeness(home) > gate.margin).mean() > 0.9
+    cs = cryset.load()
+    held_out = cs.timbre[cs.guard & (cs.cry == 1)]
+    assert (gate.homeness(held_out) > gate.margin).mean() < 0.05
+    src = stream(timbre_adapted.parent, [*clips("donateacry", "hungry/", 2),
+                                         home_sounds()[0],
+                                         data_file("babycry_esc/crying/1-187207-A.flac")])
+    events = {}
+    for executor in ("inline", "threads"):
+        out = timbre_adapted.parent / f"{executor}.jsonl"
+        done = cli("run", str(timbre_adapted), "-x", executor, "--input", str(src),
+                   "--events", str(out), "-q", "--set",
+                   f"publish.endpoint=tcp://127.0.0.1:{free_port()}", timeout=300)
+        assert done.returncode == 0, done.stderr
+        events[executor] = out.read_text()
+    assert events["inline"] == events["threads"]
+    assert '"cry_start"' in events["inline"]
+
+
+def test_timbre_gate_appends_and_keeps_its_method(timbre_adapted: Path,
+                                                  tmp_path: Path) -> None:
+    """More of the home is appended to the gate (nothing refitted); another method on an
+    adapted graph is one line."""
+    from streamser.adapt.timbre import TimbreGate
+    before = TimbreGate.load(timbre_adapted.with_name("home.timbre.npz"))
+    more = tmp_path / "more"
+    more.mkdir()
+    for p in clips("noncry", "door_wood_creaks", 5)[3:]:
+        (more / p.name).symlink_to(p)
+    out = tmp_path / "again.yaml"
+    done = cli("adapt", str(timbre_adapted), "--negatives", str(more), "--out", str(out),
+               timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"appended to {len(before.home)} earlier rows" in done.stderr
+    after = TimbreGate.load(out.with_name("again.timbre.npz"))
+    assert len(after.home) > len(before.home)
+    np.testing.assert_array_equal(after.home[:len(before.home)], before.home)
+    np.testing.assert_array_equal(after.cries, before.cries)
+    wrong = cli("adapt", str(timbre_adapted), "--method", "verifier", "--negatives",
+                str(more), "--out", str(tmp_path / "x.yaml"), timeout=120)
+    lines = wrong.stderr.strip().splitlines()
+    assert wrong.returncode == 1 and len(lines) == 1
+    assert "was adapted with --method timbre" in lines[0]
+
+
+def test_timbre_node_pairs_patches_and_scores_in_either_order(timbre_adapted: Path) -> None:
+    from streamser.plugins.verify import VerifyHome, VerifyParams
+
+    from streamser.adapt.timbre import TimbreGate, timbre
+    from streamser.frames import Frame
+    from streamser.frontend import FrontEnd
+    from streamser.train.clips import load_audio
+    model = timbre_adapted.with_name("home.timbre.npz")
+    gate = TimbreGate.load(model)
+    fe = FrontEnd.from_dict({"features": ["features.logmel"], "patch": {"hop": 0.24}})
+    patches = fe.extract(load_audio(home_sounds()[0]))[:6]
+    probs = np.tile(np.array([0.97, 0.02, 0.01], np.float32), (len(patches), 1))
+    pf = [Frame("patch", patches[i], t=0.24 * i) for i in range(len(patches))]
+    sf_ = [Frame("scores", probs[i], t=0.24 * i, seq=i) for i in range(len(patches))]
+    outs = []
+    for order in (pf + sf_, [f for pair in zip(sf_, pf) for f in pair]):
+        node = VerifyHome(VerifyParams(model=str(model)), "verify")
+        node.start()
+        outs.append(np.stack([f.data for fr in order for f in node.process(fr)]))
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_allclose(outs[0], gate.apply(timbre(patches), probs), atol=1e-6)
+    assert (outs[0][:, 0] == 0).mean() > 0.5          # the home's own voice is gated
+    np.testing.assert_allclose(outs[0].sum(axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="reads patch frames"):
+        node.process(Frame("features", np.zeros((1, 1545), np.float32), t=9.0))
+
+
+def test_timbre_ignores_the_level_and_tells_a_voice_from_a_cry() -> None:
+    from streamser.adapt.timbre import timbre
+    from streamser.frontend import FrontEnd
+    from streamser.train.clips import load_audio
+    fe = FrontEnd.from_dict({"features": ["features.logmel"], "patch": {"hop": 0.48}})
+    voice = fe.extract(load_audio(home_sounds()[0]))
+    cry = fe.extract(load_audio(data_file("babycry_esc/crying/1-187207-A.flac")))
+    np.testing.assert_allclose(timbre(voice + 2.3), timbre(voice), atol=1e-4)
+    tv, tc = timbre(voice), timbre(cry)
+    centre = np.concatenate([tv, tc]).mean(axis=0)
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        x = x - centre
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+    within = (unit(tv) @ unit(tv).T)[np.triu_indices(len(tv), 1)].mean()
+    across = (unit(tv) @ unit(tc).T).mean()
+    assert within > across + 0.3

@@ -11,8 +11,10 @@ the set. Each clip is one copy from :func:`streamser.train.crymix.copies` (clean
 or over a background of its fold, through a simulated room, band-limited: what the head
 was trained on), run through the graph's chain from its source to the backbone. Rows are
 stored as sequences (one per clip copy; cries cut to their first ``CRY_ROWS`` rows) in
-per-column 8-bit form, with the backbone's signature: adapt refuses a graph whose backbone
-differs, and this command rebuilds the set for it. Building needs the ``train`` extra.
+per-column 8-bit form, each with its source (a CRC32 id) and the
+:func:`~.timbre.timbre` of the patch the backbone read (for the timbre gate), with the
+backbone's signature: adapt refuses a graph whose backbone differs, and this command
+rebuilds the set for it. Building needs the ``train`` extra.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from .detector import backbone_signature, describe_signature, find_detector
 DEFAULT = Path(__file__).resolve().parent.parent / "zoo" / "adapt-cryset.npz"
 FORMAT = "streamser-cryset/1"
 FOLDS = (0, 1, 2)
-CRY_ROWS = 10
+CRY_ROWS = 40
 OTHER_ROWS = 3
 GUARD_SHARE = 0.5
 #: Groups and sources kept for the homes of ``benchmarks/adapt_homes.py`` (it checks that
@@ -51,13 +53,16 @@ REBUILD = ("python -m streamser.adapt.cryset --config {config} --data ../shared/
 class CrySet:
     """Rows ``(n, D)`` float32; per row: ``seq`` (its clip copy), ``cry`` (1 cry, 0 not,
     -1 a pause inside a cry clip), ``guard`` (held out of fitting, for the recall
-    guard); ``meta`` (signature, sources, hop)."""
+    guard); ``meta`` (signature, sources, hop); ``timbre`` rows and ``source`` ids (None
+    in a set built before the timbre gate)."""
 
     rows: np.ndarray
     seq: np.ndarray
     cry: np.ndarray
     guard: np.ndarray
     meta: dict[str, Any]
+    timbre: np.ndarray | None = None
+    source: np.ndarray | None = None
 
     @property
     def hop(self) -> float:
@@ -90,8 +95,10 @@ def load(path: str | Path = DEFAULT) -> CrySet:
             meta = json.loads(str(z["meta"]))
             if meta.get("format") != FORMAT:
                 raise ValueError(f"{path}: not a cry set ({meta.get('format')!r})")
+            has = "timbre" in z.files
             return CrySet(dequantize(z["q"], z["lo"], z["step"]), z["seq"], z["cry"],
-                          z["guard"], meta)
+                          z["guard"], meta, z["timbre"].astype(np.float32) if has else None,
+                          z["source"] if has else None)
     except (OSError, KeyError, ValueError) as exc:
         raise ValueError(f"{path}: cannot read the cry set ({exc})") from None
 
@@ -101,16 +108,18 @@ def is_guard(source: str) -> bool:
     return zlib.crc32(f"guard:{source}".encode()) % 100 < GUARD_SHARE * 100
 
 
-def build(config: str, data: str, out: Path, cries: int = 300, others: int = 500,
+def build(config: str, data: str, out: Path, cries: int = 600, others: int = 500,
           seed: int = 0) -> Path:
     """Rows of ``cries`` cry clips and ``others`` non-cry clips of folds ``FOLDS``."""
     from rich.progress import track
 
     from ..graph import load_graph
-    from ..train.cryembed import patch_labels
     from ..train.crycorpus import read_corpus
+    from ..train.cryembed import patch_labels
     from ..train.crymix import RATE, copies, room_impulses
-    from .rows import Clip, backbone_rows
+    from .detector import patch_node
+    from .rows import Clip, chain_frames
+    from .timbre import timbre
 
     graph = load_graph(config)
     det = find_detector(graph)
@@ -121,17 +130,24 @@ def build(config: str, data: str, out: Path, cries: int = 300, others: int = 500
         _spread([i for i in items if not i.is_cry], others, rng)
     rirs = room_impulses(20, seed=3)
     backgrounds = {f: [i for i in items if i.fold == f and not i.is_cry] for f in FOLDS}
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("rows", "seq", "cry", "guard")}
+    patch = patch_node(graph, det)
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("rows", "seq", "cry", "guard", "source", *(("timbre",) if patch else ()))}
     hop = 0.48
     for k, item in enumerate(track(chosen, description="cry set rows")):
         cp = copies(item, backgrounds[item.fold], rirs, 2, seed=seed * 100000 + k)[k % 2]
-        rows, frames = backbone_rows(graph, det, Clip(item.source, cp.audio, RATE))
+        got = chain_frames(graph, det, Clip(item.source, cp.audio, RATE),
+                           (det.backbone, *((patch,) if patch else ())))
+        frames = got[det.backbone]
         if len(frames) > 1:
             hop = frames[1].t - frames[0].t
         keep = CRY_ROWS if item.is_cry else OTHER_ROWS
-        rows = rows[:keep]
+        rows = np.concatenate([f.data for f in frames])[:keep] if frames else []
         if not len(rows):
             continue
+        if patch:
+            parts["timbre"].append(timbre(np.stack([f.data for f in got[patch]]))[:len(rows)])
+        parts["source"].append(np.full(len(rows), zlib.crc32(item.source.encode()), np.int64))
         label = patch_labels(cp.cry_audio, 1 if item.is_cry else 0, len(rows), hop)
         parts["rows"].append(rows)
         parts["seq"].append(np.full(len(rows), k, np.int32))
@@ -145,6 +161,8 @@ def build(config: str, data: str, out: Path, cries: int = 300, others: int = 500
             "corpora": sorted({i.corpus for i in chosen}),
             "licenses": sorted({i.license for i in chosen if i.license})}
     out.parent.mkdir(parents=True, exist_ok=True)
+    if "timbre" in arrays:
+        arrays["timbre"] = arrays["timbre"].astype(np.float16)
     np.savez_compressed(out, **quantize(arrays.pop("rows")), **arrays,
                         meta=np.array(json.dumps(meta)))
     return out
@@ -170,7 +188,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--config", default="configs/cry_robot.yaml")
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--out", default=str(DEFAULT))
-    ap.add_argument("--cries", type=int, default=300)
+    ap.add_argument("--cries", type=int, default=600,
+                    help="cry clips at most (folds 0-2 have about 310 outside RESERVED)")
     ap.add_argument("--others", type=int, default=500)
     a = ap.parse_args(argv)
     path = build(a.config, a.data, Path(a.out), a.cries, a.others)

@@ -72,6 +72,15 @@ def find_detector(graph: Graph) -> Detector:
     return Detector(smoothers[0], head, backbone, chain, sources[0], verifier)
 
 
+def patch_node(graph: Graph, det: Detector) -> str | None:
+    """The node whose patches the backbone reads (its one input, making ``patch``
+    frames), or None."""
+    inputs = graph.nodes[det.backbone].inputs
+    if len(inputs) == 1 and "patch" in graph.nodes[inputs[0]].out_kinds:
+        return inputs[0]
+    return None
+
+
 def _ancestors(graph: Graph, name: str) -> set[str]:
     out: set[str] = set()
     todo = list(graph.nodes[name].inputs)
@@ -116,9 +125,10 @@ def describe_signature(sig: dict[str, Any]) -> str:
 
 
 def adapted_graph(raw: dict[str, Any], det: Detector, verifier_file: str,
-                  node_name: str = "verify") -> dict[str, Any]:
-    """``raw`` with a ``verify.home`` node reading the backbone and the head, and every
-    node that read the head reading it instead (an existing verifier is replaced)."""
+                  node_name: str = "verify", reads: str | None = None) -> dict[str, Any]:
+    """``raw`` with a ``verify.home`` node reading ``reads`` (the backbone by default; the
+    patches it reads for a timbre gate) and the head, and every node that read the head
+    reading it instead (an existing verifier is replaced)."""
     import copy
     out = copy.deepcopy(raw)
     nodes = out["nodes"]
@@ -126,7 +136,7 @@ def adapted_graph(raw: dict[str, Any], det: Detector, verifier_file: str,
     name = old or node_name
     while old is None and name in nodes:
         name += "_"
-    body = {"plugin": VERIFIER_PLUGIN, "input": [det.backbone, det.head],
+    body = {"plugin": VERIFIER_PLUGIN, "input": [reads or det.backbone, det.head],
             "params": {"model": verifier_file}}
     if old is None:
         for other in nodes.values():

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..evaluation.detcurve import detections
 from ..graph import Graph
+from . import store
 from .cryset import REBUILD, CrySet
 from .detector import AdaptError, Detector, backbone_signature, describe_signature
 from .rows import Clip, HeadScorer, clip_rows
@@ -174,27 +175,18 @@ class HeadFit:
     meta: dict[str, Any]
 
     def save(self, path: Path) -> Path:
-        import json
-        tmp = path.with_name(path.name + ".part.npz")
-        np.savez_compressed(tmp, w_ref=self.w_ref, b_ref=self.b_ref,
-                            home_rows=self.home_rows.astype(np.float16),
-                            home_y=self.home_y.astype(np.int8),
-                            meta=np.array(json.dumps({"format": STATE_FORMAT, **self.meta})))
-        tmp.replace(path)
-        return path
+        return store.save(path, STATE_FORMAT, self.meta, w_ref=self.w_ref, b_ref=self.b_ref,
+                          home_rows=self.home_rows.astype(np.float16),
+                          home_y=self.home_y.astype(np.int8))
 
     @classmethod
     def load(cls, path: Path, w: np.ndarray, b: np.ndarray) -> HeadFit:
-        import json
+        z, meta = store.load(path, STATE_FORMAT, "a head fit")
         try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                if meta.get("format") != STATE_FORMAT:
-                    raise ValueError(f"format {meta.get('format')!r}")
-                return cls(w, b, z["w_ref"], z["b_ref"], z["home_rows"].astype(np.float32),
-                           z["home_y"], meta)
-        except (OSError, KeyError, ValueError) as exc:
-            raise ValueError(f"{path}: not a head fit adapt wrote ({exc})") from None
+            return cls(w, b, z["w_ref"], z["b_ref"], z["home_rows"].astype(np.float32),
+                       z["home_y"], meta)
+        except KeyError as exc:
+            raise ValueError(f"{path}: not a head fit adapt wrote (no {exc})") from None
 
 
 def fit_head(graph: Graph, det: Detector, cs: CrySet, head: Any, negatives: Sequence[Clip],
@@ -266,3 +258,87 @@ def fit_head(graph: Graph, det: Detector, cs: CrySet, head: Any, negatives: Sequ
          "appended_to": appended, "home_alarms": list(alarms),
          "guard_recall": [round(float(before), 4), round(float(after), 4)]}]
     return HeadFit(w, b, w_ref, b_ref, home_rows, home_y, {"fits": fits}), report
+
+
+def fit_timbre(graph: Graph, det: Detector, cs: CrySet, negatives: Sequence[Clip],
+               positives: Sequence[Clip] = (), base: Any = None,
+               progress: Callable[[float], None] | None = None,
+               meta: dict[str, Any] | None = None) -> tuple[Any, Report]:
+    """A :class:`~.timbre.TimbreGate` for this home (``base``'s rows kept and these
+    appended when given) and its report; guarded as :func:`fit`."""
+    from .detector import patch_node
+    from .rows import clip_rows_and_patches
+    from .timbre import MAX_CRYLIKE, TimbreGate, timbre
+    patch = patch_node(graph, det)
+    if patch is None:
+        raise AdaptError(f"the backbone '{det.backbone}' reads no log-mel patches: use "
+                         "--method verifier or head")
+    if cs.timbre is None or cs.source is None:
+        raise AdaptError("the cry set has no timbre rows (built before the timbre gate); "
+                         f"rebuild it: {REBUILD.format(config=graph.file)}")
+    hop, s = cs.hop, smoother(graph, det)
+    head = HeadScorer(graph, det)
+    try:
+        cry = head.labels.index("cry") if "cry" in head.labels else 0
+        neg, neg_patches = clip_rows_and_patches(graph, det, negatives, patch, progress)
+        pos, pos_patches = clip_rows_and_patches(graph, det, positives, patch, progress)
+        neg_p = [head(r, hop)[:, cry] for r in neg]
+        pos_p = [head(r, hop)[:, cry] for r in pos]
+        set_p = np.zeros(len(cs.rows), np.float32)
+        for q in cs.sequences():
+            set_p[q] = head(cs.rows[q], hop)[:, cry]
+    finally:
+        head.close()
+    neg_t = [timbre(p) for p in neg_patches]
+    pos_t = [timbre(p) for p in pos_patches]
+    fit_pos = [k for k in range(len(pos)) if k % 2 == 0 or len(pos) == 1]
+    guard_pos = [k for k in range(len(pos)) if k not in fit_pos]
+    home = np.concatenate(neg_t) if neg_t else np.zeros((0, cs.timbre.shape[1]), np.float32)
+    if not len(home):
+        raise AdaptError("no rows of the home's sounds to learn from (clips shorter "
+                         "than a patch?)")
+    # the home's own baby: one source of cries, an id no corpus source has
+    own = [np.zeros((0, home.shape[1]), np.float32)] + [pos_t[k] for k in fit_pos]
+    own_p = [np.zeros(0, np.float32)] + [pos_p[k] for k in fit_pos]
+    own_t, own_s = np.concatenate(own), np.concatenate(own_p)
+    own_id = np.full(len(own_t), -1, np.int64)
+    own_seq = np.concatenate([np.zeros(0, np.int64)]
+                             + [np.full(len(pos_t[k]), -1 - k) for k in fit_pos])
+    if base is not None:
+        appended = len(base.home)
+        base.append(home, own_t, own_id, own_seq, own_s)
+        gate = base
+    else:
+        appended = 0
+        use = (~cs.guard) & (cs.cry == 1)
+        gate = TimbreGate.fit(home, np.concatenate([cs.timbre[use], own_t]),
+                              np.concatenate([cs.source[use], own_id]),
+                              np.concatenate([cs.seq[use], own_seq]),
+                              np.concatenate([set_p[use], own_s]), meta=meta)
+
+    crylike = gate.crylike_share()
+    if crylike > MAX_CRYLIKE:
+        raise AdaptError(f"refused: the home's clips sound like crying ({100 * crylike:.0f} "
+                         "% of the cry set's cries sound more like them than like other "
+                         f"families' cries, at most {100 * MAX_CRYLIKE:.0f} %); do the "
+                         "home's clips hold crying?")
+
+    def gated(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return gate.apply(x, p[:, None])[:, 0]       # one clip: one stream
+
+    guard = [(cs.timbre[q], set_p[q]) for q in cs.sequences(cs.guard & (cs.cry != 0))]
+    guard += [(pos_t[k], pos_p[k]) for k in guard_pos]
+    before = np.mean([fires(p, hop, s) > 0 for _, p in guard])
+    after = np.mean([fires(gated(x, p), hop, s) > 0 for x, p in guard])
+    alarms = (sum(fires(p, hop, s) for p in neg_p),
+              sum(fires(gated(x, p), hop, s) for x, p in zip(neg_t, neg_p)))
+    report = guarded_report("the timbre gate", [*negatives, *positives], [*neg, *pos],
+                            alarms, len(guard), before, after, appended)
+    gate.meta.setdefault("fits", []).append({"clips": report.clips,
+                                             "seconds": round(report.seconds, 1),
+                                             "rows": report.rows, "appended_to": appended,
+                                             "home_alarms": list(alarms),
+                                             "guard_recall": [round(float(before), 4),
+                                                              round(float(after), 4)],
+                                             "margin": round(gate.margin, 5)})
+    return gate, report

@@ -72,30 +72,42 @@ def _block(graph: Graph, det: Detector) -> int:
     return int(getattr(graph.nodes[det.source].params, "block", 4096))
 
 
-def backbone_rows(graph: Graph, det: Detector, clip: Clip) -> tuple[np.ndarray, list[Frame]]:
-    """The backbone's rows ``(n, D)`` for one clip, and its frames as the head gets them."""
+def chain_frames(graph: Graph, det: Detector, clip: Clip,
+                 taps: Sequence[str]) -> dict[str, list[Frame]]:
+    """The frames each of the chain's ``taps`` nodes makes for one clip."""
     nodes: dict[str, Node] = {}
+    out: dict[str, list[Frame]] = {name: [] for name in taps}
     try:
         for name in det.chain:
             nodes[name] = graph.nodes[name].build()
             nodes[name].start()
-        block, out = _block(graph, det), []
+        block = _block(graph, det)
         for i in range(0, len(clip.audio), block):
             frame = Frame("audio", clip.audio[i:i + block], t=i / clip.rate, seq=i // block,
                           stream="clip", meta={"sample_rate": clip.rate})
-            out += _push(graph, det, nodes, {det.source: [frame]})
-        out += _push(graph, det, nodes, {}, flush=True)
+            arrived = _push(graph, det, nodes, {det.source: [frame]})
+            for name in taps:
+                out[name] += arrived[name]
+        arrived = _push(graph, det, nodes, {}, flush=True)
+        for name in taps:
+            out[name] += arrived[name]
     finally:
         for node in nodes.values():
             node.stop()
+    return out
+
+
+def backbone_rows(graph: Graph, det: Detector, clip: Clip) -> tuple[np.ndarray, list[Frame]]:
+    """The backbone's rows ``(n, D)`` for one clip, and its frames as the head gets them."""
+    out = chain_frames(graph, det, clip, (det.backbone,))[det.backbone]
     rows = [f.data for f in out]
     dims = rows[0].shape[1] if rows else 0
     return (np.concatenate(rows) if rows else np.zeros((0, dims), np.float32)), out
 
 
 def _push(graph: Graph, det: Detector, nodes: dict[str, Node],
-          arrived: dict[str, list[Frame]], flush: bool = False) -> list[Frame]:
-    """One epoch through the chain (inline executor order); the backbone's output."""
+          arrived: dict[str, list[Frame]], flush: bool = False) -> dict[str, list[Frame]]:
+    """One epoch through the chain (inline executor order); every node's output."""
     for name in det.chain:
         frames = []
         for producer in graph.nodes[name].inputs:
@@ -104,7 +116,7 @@ def _push(graph: Graph, det: Detector, nodes: dict[str, Node],
         if flush:
             frames += list(nodes[name].flush())
         arrived[name] = frames
-    return arrived[det.backbone]
+    return arrived
 
 
 def padded(clip: Clip, seconds: float = MIN_SECONDS) -> Clip:
@@ -129,6 +141,24 @@ def clip_rows(graph: Graph, det: Detector, clips: Sequence[Clip],
         if progress:
             progress(clip.seconds)
     return out
+
+
+def clip_rows_and_patches(graph: Graph, det: Detector, clips: Sequence[Clip], patch: str,
+                          progress: Callable[[float], None] | None = None
+                          ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """As :func:`clip_rows`, and the ``patch`` node's patches ``(n, frames, bands)`` of
+    each clip, one per row."""
+    rows, patches = [], []
+    for clip in clips:
+        got = chain_frames(graph, det, padded(clip), (det.backbone, patch))
+        r = [f.data for f in got[det.backbone]]
+        rows.append(np.concatenate(r).astype(np.float32) if r else
+                    np.zeros((0, 0), np.float32))
+        patches.append(np.stack([np.asarray(f.data, np.float32) for f in got[patch]])
+                       if got[patch] else np.zeros((0, 0, 0), np.float32))
+        if progress:
+            progress(clip.seconds)
+    return rows, patches
 
 
 class HeadScorer:

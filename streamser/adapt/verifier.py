@@ -12,12 +12,13 @@ scratch) and a JSON ``meta`` (backbone signature, head, what it was fitted on).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from . import store
 
 FORMAT = "streamser-verifier/1"
 EPS = 1e-6
@@ -27,6 +28,16 @@ def features(rows: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """The verifier's input: the backbone row and the head's log-scores."""
     return np.concatenate([np.asarray(rows, np.float32),
                            np.log(np.clip(np.asarray(probs, np.float32), EPS, 1.0))], axis=1)
+
+
+def with_cry(probs: np.ndarray, cry: int, new: np.ndarray) -> np.ndarray:
+    """``probs`` with column ``cry`` set to ``new`` and the others scaled to keep each
+    row's sum."""
+    old = probs[:, cry]
+    scale = np.where(old < 1.0, (1.0 - new) / np.maximum(1.0 - old, EPS), 1.0)
+    out = probs * scale[:, None]
+    out[:, cry] = new
+    return out.astype(np.float32)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -64,40 +75,26 @@ class Verifier:
         """The head's scores with the cry column verified and the others scaled to keep
         the sum."""
         probs = np.asarray(probs, np.float32)
-        new = self.cry_score(rows, probs)
-        old = probs[:, self.cry]
-        scale = np.where(old < 1.0, (1.0 - new) / np.maximum(1.0 - old, EPS), 1.0)
-        out = probs * scale[:, None]
-        out[:, self.cry] = new
-        return out.astype(np.float32)
+        return with_cry(probs, self.cry, self.cry_score(rows, probs))
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part.npz")
-        np.savez_compressed(tmp, w=self.w.astype(np.float32), b=np.float32(self.b),
-                            mean=self.mean.astype(np.float32), std=self.std.astype(np.float32),
-                            tau=np.float32(self.tau), cry=np.int32(self.cry),
-                            home_rows=self.home_rows.astype(np.float16),
-                            home_probs=self.home_probs.astype(np.float16),
-                            home_y=self.home_y.astype(np.int8),
-                            meta=np.array(json.dumps({"format": FORMAT, **self.meta})))
-        tmp.replace(path)
-        return path
+        return store.save(path, FORMAT, self.meta, w=self.w.astype(np.float32),
+                          b=np.float32(self.b), mean=self.mean.astype(np.float32),
+                          std=self.std.astype(np.float32), tau=np.float32(self.tau),
+                          cry=np.int32(self.cry), home_rows=self.home_rows.astype(np.float16),
+                          home_probs=self.home_probs.astype(np.float16),
+                          home_y=self.home_y.astype(np.int8))
 
     @classmethod
     def load(cls, path: str | Path) -> Verifier:
         """A verifier file; ``ValueError`` (one line) when it is not one."""
+        z, meta = store.load(path, FORMAT, "a verifier")
         try:
-            with np.load(Path(path), allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                if meta.get("format") != FORMAT:
-                    raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
-                return cls(z["w"], float(z["b"]), z["mean"], z["std"], float(z["tau"]),
-                           int(z["cry"]), z["home_rows"].astype(np.float32),
-                           z["home_probs"].astype(np.float32), z["home_y"], meta)
-        except (OSError, KeyError, ValueError) as exc:
-            raise ValueError(f"{path}: not a verifier adapt wrote ({exc})") from None
+            return cls(z["w"], float(z["b"]), z["mean"], z["std"], float(z["tau"]),
+                       int(z["cry"]), z["home_rows"].astype(np.float32),
+                       z["home_probs"].astype(np.float32), z["home_y"], meta)
+        except KeyError as exc:
+            raise ValueError(f"{path}: not a verifier adapt wrote (no {exc})") from None
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float,

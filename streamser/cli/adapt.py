@@ -65,6 +65,38 @@ def _adapt_head(config: str, graph: Any, det: Any, cs: Any, neg: list, pos: list
     click.echo(f"wrote {out_path}, {model} and {state}", err=True)
 
 
+def _method(graph: Any, det: Any, asked: str | None) -> str:
+    """The method: an adapted graph's own (another one is an AdaptError), else ``asked``,
+    else timbre."""
+    from ..adapt.detector import AdaptError
+    from ..adapt.store import file_format
+    from ..adapt.timbre import FORMAT as TIMBRE
+    from ..adapt.verifier import FORMAT as VERIFIER
+    own = None
+    if det.verifier:
+        kind = file_format(graph.nodes[det.verifier].params.model)
+        own = {TIMBRE: "timbre", VERIFIER: "verifier"}.get(kind or "")
+        if own is None:
+            raise AdaptError(f"{graph.nodes[det.verifier].params.model}: not a verifier "
+                             "adapt wrote")
+    elif _adapted_head(graph, det):
+        own = "head"
+    if own and asked and asked != own:
+        raise AdaptError(f"{graph.file} was adapted with --method {own}; adapt it with "
+                         f"--method {own} (or adapt the original graph)")
+    return own or asked or "timbre"
+
+
+def _adapted_head(graph: Any, det: Any) -> bool:
+    from ..adapt.headfit import OnnxHead
+    from ..plugins.infer import _model_file
+    try:
+        return bool(OnnxHead(_model_file(graph.nodes[det.head].params, measure=False))
+                    .meta.get("adapted"))
+    except (ValueError, OSError):
+        return False
+
+
 def _yaml_dump(raw: dict[str, Any]) -> str:
     import yaml
     return yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=100)
@@ -86,14 +118,18 @@ def _yaml_dump(raw: dict[str, Any]) -> str:
               help="cry_start times that were wrong (or a file of JSON lines with 't').")
 @click.option("--cry-set", type=click.Path(), help="Cry set to fit against (default: the "
               "bundled one, python -m streamser.adapt.cryset rebuilds it).")
-@click.option("--method", type=click.Choice(["head", "verifier"]), default="verifier",
-              show_default=True, help="head: re-fit the detector head's last layer (a new "
-              ".head.onnx); verifier: a verify.home node after the head.")
+@click.option("--method", type=click.Choice(["timbre", "verifier", "head"]), default=None,
+              help="timbre (default for a new adaptation): a verify.home node that zeroes "
+              "the cry score where a patch sounds like the home; verifier: a verify.home "
+              "node with a logistic verifier on the backbone's rows; head: re-fit the "
+              "detector head's last layer (a new .head.onnx). An adapted CONFIG goes on "
+              "with its own method.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), metavar="NEW.yaml",
               help="The adapted graph; its verifier is written beside it.")
 def adapt_cmd(config: str, negatives: tuple[str, ...], positives: tuple[str, ...],
               record_s: float | None, recording: str | None, events: str | None,
-              marks: str | None, cry_set: str | None, method: str, out: str) -> None:
+              marks: str | None, cry_set: str | None, method: str | None,
+              out: str) -> None:
     """Teach CONFIG's detector this home's own sounds; write NEW.yaml that runs it."""
     from ..adapt import cryset
     from ..adapt.detector import AdaptError, adapted_graph, find_detector
@@ -112,7 +148,6 @@ def adapt_cmd(config: str, negatives: tuple[str, ...], positives: tuple[str, ...
     # clips are fed past the graph's source: only --record needs its package (pyaudio)
     graph = load_or_exit(config, **({} if record_s else {"missing_packages": "warn"}))
     out_path = Path(out)
-    model = out_path.with_suffix(".verifier.npz")
     try:
         det = find_detector(graph)
         cs = cryset.load(cry_set or cryset.DEFAULT)
@@ -126,30 +161,38 @@ def adapt_cmd(config: str, negatives: tuple[str, ...], positives: tuple[str, ...
             from ..adapt.record import record
             neg.append(record(graph, det.source, record_s,
                               out_path.with_suffix(".recording.flac")))
+        method = _method(graph, det, method)
         if method == "head":
-            if det.verifier:
-                raise AdaptError(f"{config} was adapted with --method verifier; adapt it "
-                                 "with --method verifier (or adapt the original graph)")
             _adapt_head(config, graph, det, cs, neg, pos, out_path)
             return
-        base = None
-        if det.verifier:
-            base = Verifier.load(graph.nodes[det.verifier].params.model)  # type: ignore
         from rich.progress import Progress
+
+        from ..adapt.detector import patch_node
+        from ..adapt.fit import fit_timbre
+        from ..adapt.timbre import TimbreGate
+        existing = graph.nodes[det.verifier].params.model if det.verifier else None  # type: ignore
+        meta = {"config": str(config), "head": graph.nodes[det.head].plugin,
+                "signature": cs.meta["signature"]}
         total = sum(c.seconds for c in [*neg, *pos])
         with Progress(transient=True) as bar:
-            task = bar.add_task("backbone rows of the home's clips", total=total)
-            verifier, report = fit(graph, det, cs, neg, pos, base,
-                                   lambda s: bar.advance(task, s),
-                                   {"config": str(config), "head": graph.nodes[det.head].plugin,
-                                    "signature": cs.meta["signature"]})
+            task = bar.add_task("the home's clips", total=total)
+            if method == "timbre":
+                base = TimbreGate.load(existing) if existing else None
+                verifier, report = fit_timbre(graph, det, cs, neg, pos, base,
+                                              lambda s: bar.advance(task, s), meta)
+            else:
+                base = Verifier.load(existing) if existing else None
+                verifier, report = fit(graph, det, cs, neg, pos, base,
+                                       lambda s: bar.advance(task, s), meta)
     except (AdaptError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
+    model = out_path.with_suffix(f".{method}.npz")
     verifier.save(model)
-    raw = adapted_graph(graph.raw, det, model.name)
+    raw = adapted_graph(graph.raw, det, model.name,
+                        reads=patch_node(graph, det) if method == "timbre" else None)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(f"# {graph.name} adapted to a home by `streamser adapt` "
-                        f"(verifier: {model.name})\n" + _yaml_dump(raw))
+                        f"({method}: {model.name})\n" + _yaml_dump(raw))
     for line in report.lines():
         click.echo(line, err=True)
     click.echo(f"wrote {out_path} and {model}", err=True)
