@@ -53,8 +53,8 @@ from streamser.adapt.rows import (
     clip_rows_and_patches,
     read_clip,
 )
-from streamser.adapt.timbre import timbre
 from streamser.adapt.verifier import features, fit_logistic, sigmoid
+from streamser.dsp.timbre import timbre
 from streamser.evaluation.detcurve import detections
 from streamser.evaluation.eventscore import episodes_of, read_segments, score
 from streamser.graph import load_graph

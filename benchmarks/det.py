@@ -31,7 +31,7 @@ from streamser.evaluation.detcurve import Smoothing, choose, curve, detections, 
 from streamser.evaluation.eventscore import episodes_of, false_alarms_by
 from streamser.train.crycorpus import FOLDS
 from streamser.train.cryembed import MAP_SCALE
-from streamser.train.cryhead import HeadSpec, train
+from streamser.train.cryhead import HeadSpec, timbre_rows, train
 from streamser.train.crystudent import StudentSpec
 from streamser.train.crystudent import fit as fit_student
 
@@ -89,6 +89,9 @@ CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
     "linear-logits-kinds-hop24-hold-minon": (
         HeadSpec(inputs="logits", classes="kinds", hidden=0), 0.24,
         Smoothing(window=2, off_ratio=0.3, min_on=0.24, min_off=2.5)),
+    # the timbre of the patch (what tells a home's sounds from cries) beside the logits
+    "linear-timbre-kinds-hop24-hold": (
+        HeadSpec(inputs="timbre", classes="kinds", hidden=0), 0.24, HOLD),
     "linear-logits-binary-anchor": (HeadSpec(inputs="logits", classes="binary", hidden=0,
                                              anchor=1.0), 0.48, Smoothing()),
     "linear-both-binary": (HeadSpec(inputs="both", classes="binary", hidden=0), 0.48,
@@ -132,14 +135,15 @@ CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
 #: drawn in the PNG by default: zero-shot, the issue's own linear check, one candidate per
 #: lever and the shipped one (the table has them all)
 PLOTTED = ("yamnet-zeroshot", "yamnet-zeroshot-hop24-hold", "linear-logits-binary", "linear-logits-kinds-hop24-hold",
+           "linear-timbre-kinds-hop24-hold",
            "linear-logits-kinds-hop24-hold-clean-only", "mlp-embedding-kinds",
            "mlp-embedding-kinds-context3", "finetune-block-kinds",
            "student-distilled-hold")
 #: the configs' start thresholds on the shipped candidate's curve (marked in the PNG)
-SHIPPED = {"linear-logits-kinds-hop24-hold": {"cry_robot": 0.9, "cry_robot_quiet": 0.95},
+SHIPPED = {"linear-timbre-kinds-hop24-hold": {"cry_robot": 0.9, "cry_robot_quiet": 0.96},
            "student-distilled-hold": {"cry_robot_mcu": 0.87}}
 #: where each ``inputs`` finds its first columns (cached at the 0.48 s hop for maps)
-FIRST = {"map": "fmap", "block": "b12"}
+FIRST = {"map": "fmap", "block": "b12", "timbre": "timbre"}
 
 
 def bundled_scores(model: str, flac: Path) -> np.ndarray:
@@ -194,6 +198,15 @@ def stream_scores(spec: HeadSpec | StudentSpec | str | None, head, s: dict,
         return head.cry_scores(s["mel"])
     if spec is None:
         return s["zs"][::step].astype(np.float32).max(axis=1)
+    if spec.inputs == "timbre":                  # from the stream's log-mel patches
+        if "timbre" not in s:
+            import soundfile as sf
+
+            from streamser.dsp.timbre import timbre
+            from streamser.train.cryembed import logmel_of
+            mel = logmel_of(sf.read(s["flac"], dtype="float32")[0], 0.24)
+            s["timbre"] = timbre(mel)[:len(s["logit"])]
+        return head.cry_score(s["timbre"][::step], s["logit"][::step])
     if spec.inputs in FIRST:                     # maps are cached at the 0.48 s hop only
         return head.cry_score(s[FIRST[spec.inputs]].astype(np.float32) * MAP_SCALE,
                               s["logit"][::2])
@@ -383,6 +396,9 @@ def main(argv: list[str] | None = None) -> None:
                  f"{', '.join(CANDIDATES)}")
     needs = {FIRST[CANDIDATES[n][0].inputs] for n in names
              if isinstance(CANDIDATES[n][0], HeadSpec) and CANDIDATES[n][0].inputs in FIRST}
+    if "timbre" in needs:
+        needs.discard("timbre")
+        train_rows["timbre"] = timbre_rows(cache)
     if needs:
         with np.load(cache / "train_maps.npz") as m:
             for key in needs:

@@ -88,7 +88,7 @@ class VerifyHome(Node):
                 raise ValueError(f"{self.name}: {self.params.model} reads {self._reads} "
                                  f"frames, not {frame.kind}; give it the node making them")
             if frame.kind == "patch":
-                from streamser.adapt.timbre import timbre
+                from streamser.dsp.timbre import timbre
                 held.rows[_key(frame.t)] = timbre(frame.data)[0]
             else:
                 hop = float(frame.meta.get("hop", 0.0))

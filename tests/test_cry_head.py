@@ -86,7 +86,7 @@ def test_offline_detections_are_the_smoothing_nodes_events() -> None:
 
 @pytest.mark.parametrize("anchor,context,inputs", [(0.0, 1, "both"), (1.0, 1, "both"),
                                                   (0.0, 3, "both"), (1.0, 2, "map"),
-                                                  (0.0, 1, "block")])
+                                                  (0.0, 1, "block"), (1.0, 1, "timbre")])
 def test_head_onnx_export_scores_as_the_trained_head(tmp_path, anchor: float, context: int,
                                                     inputs: str) -> None:
     pytest.importorskip("torch")
@@ -98,12 +98,15 @@ def test_head_onnx_export_scores_as_the_trained_head(tmp_path, anchor: float, co
     cry, laugh = _patches(CRY), _patches(LAUGH)
     rows = YamnetBackbone(outputs=tuple(BACKBONE_OUTPUTS[inputs]))(
         np.concatenate([cry, laugh]))
-    first = rows.shape[1] - 521
+    if inputs == "timbre":        # embedding, logits, timbre: the head reads the last two
+        lead, logit = rows[:, 1024 + 521:], rows[:, 1024:1024 + 521]
+    else:
+        lead, logit = rows[:, :rows.shape[1] - 521], rows[:, rows.shape[1] - 521:]
     kind = np.array([0] * len(cry) + [KINDS.index("laugh")] * len(laugh), np.int8)
     source = np.array(["a"] * len(cry) + ["b"] * len(laugh))
     spec = HeadSpec(inputs=inputs, hidden=16, anchor=anchor, context=context, epochs=30)
-    head = train(rows[:, :first], rows[:, first:], kind, source, spec)
-    want = head.cry_score(rows[:, :first], rows[:, first:])
+    head = train(lead, logit, kind, source, spec)
+    want = head.cry_score(lead, logit)
     if inputs != "block":       # 30 steps move the block's YAMNet weights little
         assert want[:len(cry)].mean() > 10 * want[len(cry):].mean()
     backend = open_backend(write_onnx(head, tmp_path / "head.onnx", "head", {}), "auto", 1)

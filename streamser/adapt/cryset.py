@@ -119,7 +119,7 @@ def build(config: str, data: str, out: Path, cries: int = 600, others: int = 500
     from ..train.crymix import RATE, copies, room_impulses
     from .detector import patch_node
     from .rows import Clip, chain_frames
-    from .timbre import timbre
+    from ..dsp.timbre import timbre
 
     graph = load_graph(config)
     det = find_detector(graph)

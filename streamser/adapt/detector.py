@@ -124,6 +124,21 @@ def describe_signature(sig: dict[str, Any]) -> str:
     return " > ".join(node(n) for n in sig["chain"])
 
 
+def signature_difference(theirs: dict[str, Any], mine: dict[str, Any]) -> str:
+    """Where two backbone signatures first differ, in words."""
+    a, b = theirs["chain"], mine["chain"]
+    for x, y in zip(a, b):
+        if x["plugin"] != y["plugin"]:
+            return f"{x['plugin']} there, {y['plugin']} here"
+        for key in sorted(set(x["params"]) | set(y["params"])):
+            if x["params"].get(key) != y["params"].get(key):
+                return (f"{x['plugin']} {key}: {x['params'].get(key)!r} there, "
+                        f"{y['params'].get(key)!r} here")
+        if x["files"] != y["files"]:
+            return f"{x['plugin']}'s model file differs"
+    return f"{describe_signature(theirs)} there, {describe_signature(mine)} here"
+
+
 def adapted_graph(raw: dict[str, Any], det: Detector, verifier_file: str,
                   node_name: str = "verify", reads: str | None = None) -> dict[str, Any]:
     """``raw`` with a ``verify.home`` node reading ``reads`` (the backbone by default; the

@@ -19,7 +19,7 @@ from ..evaluation.detcurve import detections
 from ..graph import Graph
 from . import store
 from .cryset import REBUILD, CrySet
-from .detector import AdaptError, Detector, backbone_signature, describe_signature
+from .detector import AdaptError, Detector, backbone_signature, signature_difference
 from .rows import Clip, HeadScorer, clip_rows
 from .verifier import Verifier, features, fit_logistic
 
@@ -83,8 +83,8 @@ def fires(scores: np.ndarray, hop: float, s: dict[str, float]) -> int:
 def check_backbone(graph: Graph, det: Detector, cs: CrySet, config: str) -> None:
     mine = backbone_signature(graph, det)
     if mine != cs.meta["signature"]:
-        raise AdaptError(f"the cry set was made by {describe_signature(cs.meta['signature'])}"
-                         f", this graph's backbone is {describe_signature(mine)}; rebuild "
+        raise AdaptError(f"the cry set was made by another backbone "
+                         f"({signature_difference(cs.meta['signature'], mine)}); rebuild "
                          f"it: {REBUILD.format(config=config)}")
 
 
@@ -266,9 +266,10 @@ def fit_timbre(graph: Graph, det: Detector, cs: CrySet, negatives: Sequence[Clip
                meta: dict[str, Any] | None = None) -> tuple[Any, Report]:
     """A :class:`~.timbre.TimbreGate` for this home (``base``'s rows kept and these
     appended when given) and its report; guarded as :func:`fit`."""
+    from ..dsp.timbre import timbre
     from .detector import patch_node
     from .rows import clip_rows_and_patches
-    from .timbre import MAX_CRYLIKE, TimbreGate, timbre
+    from .timbre import MAX_CRYLIKE, TimbreGate
     patch = patch_node(graph, det)
     if patch is None:
         raise AdaptError(f"the backbone '{det.backbone}' reads no log-mel patches: use "

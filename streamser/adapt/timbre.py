@@ -6,9 +6,9 @@ cry close together: that is what makes it a good cry detector, and why a verifie
 rows cannot tell this home's sounds from cries of families it never heard
 (``benchmarks/adapt_bound.py``). The spectral envelope of a sound's loudest frames (its
 timbre: a voice, a door, a washing machine) tells them apart. Per patch that the backbone
-reads (log-mel, ``frames x bands``), :func:`timbre` keeps the mean of its loudest quarter of
-frames per band, less their mean over bands (so the level does not count), and their
-spread per band.
+reads (log-mel, ``frames x bands``), :func:`streamser.dsp.timbre.timbre` keeps the mean of
+its loudest quarter of frames per band, less their mean over bands (so the level does not
+count), and their spread per band.
 
 The gate is a nearest-neighbour rule: ``homeness = max cos(x, home) - max cos(x, cries)``
 over the home's rows and the cry set's fitting cries (centred on the cries' mean),
@@ -44,22 +44,6 @@ MAX_CRYLIKE = 0.15
 #: Fitting cries the head scores at least this high calibrate the margin.
 CRY_SCORE = 0.5
 EPS = 1e-6
-
-
-def timbre(patches: np.ndarray) -> np.ndarray:
-    """``(n, 2 * bands)`` per ``(n, frames, bands)`` log-mel patches: the loudest quarter of
-    frames' mean per band less its mean over bands, then their spread per band."""
-    p = np.asarray(patches, np.float32)
-    if p.ndim == 2:
-        p = p[None]
-    if not len(p):
-        return np.zeros((0, 2 * (p.shape[-1] if p.ndim == 3 else 0)), np.float32)
-    k = max(1, p.shape[1] // 4)
-    loud = np.argsort(p.mean(axis=2), axis=1)[:, -k:]
-    top = np.take_along_axis(p, loud[:, :, None], axis=1)
-    env = top.mean(axis=1)
-    env -= env.mean(axis=1, keepdims=True)
-    return np.concatenate([env, top.std(axis=1)], axis=1).astype(np.float32)
 
 
 def running_mean(values: np.ndarray, context: int, seq: np.ndarray | None = None

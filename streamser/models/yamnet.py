@@ -18,7 +18,8 @@ most 0.103 (mean abs 0.00036), correlate 0.9987; top-1 class agrees on 93.4 % of
 top-5 sets share 4.62 of 5 classes on average; the embedding correlates 0.9995 with the
 TFLite MEAN output. The test asserts mean < 0.001, max < 0.2, correlations > 0.995
 (scores) and > 0.998 (embedding), top-1 >= 88 %, top-5 overlap >= 4.4.
-Speed: ``benchmarks/yamnet_speed.py``.
+Speed: its float ONNX export runs slower than the int8 TFLite under LiteRT's XNNPACK on an
+AVX2 CPU (2.67 against 1.76 ms per patch; docs/performance.md).
 
 ``YAMNet.from_tflite(path)`` loads the weights (dequantized per channel with each tensor's
 scales and zero points); ``path`` defaults to the bundled copy (:func:`bundled_tflite`).

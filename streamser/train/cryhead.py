@@ -26,6 +26,10 @@ Levers (each a field of :class:`HeadSpec`, each measured on the leave-source-out
 - ``bag``: a linear head averaged over this many seeds (one linear layer again);
 - ``blend``: the cry score's log-odds mixed with YAMNet's own (zero-shot) cry log-odds,
   ``(1 - blend) * head + blend * yamnet``, after training (an ensemble with the backbone);
+- ``inputs: timbre``: the logits and the timbre of the patch the backbone read
+  (:func:`streamser.dsp.timbre.timbre`: the spectral envelope of its loudest frames and
+  their spread, 128 numbers; the ``emb`` arrays then hold those; ``features.yamnet``
+  output ``timbre`` at run time);
 - ``hidden``: 0 for a linear head;
 - ``context``: the head reads this row and the ``context - 1`` rows before it (0.48 s
   apart), so it can tell a sustained cry from a short scream; exported as a stateful
@@ -45,12 +49,13 @@ import numpy as np
 
 from .crycorpus import KINDS
 
-EMB, MAP, LOGITS = 1024, 6144, 521
+EMB, MAP, LOGITS, TIMBRE = 1024, 6144, 521, 128
 CRY_LOGITS = (19, 20)
 #: The backbone row each ``inputs`` reads (``features.yamnet`` outputs, in order).
 BACKBONE_OUTPUTS = {"logits": ["embedding", "logits"], "embedding": ["embedding", "logits"],
                     "both": ["embedding", "logits"], "map": ["feature_map", "logits"],
-                    "block": ["block12", "logits"]}
+                    "block": ["block12", "logits"],
+                    "timbre": ["embedding", "logits", "timbre"]}
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ class HeadSpec:
 def features(emb: np.ndarray, logit: np.ndarray, inputs: str) -> np.ndarray:
     """The head's input columns from cached rows."""
     parts = {"logits": [logit], "embedding": [emb], "both": [emb, logit], "map": [emb],
-             "block": [emb]}[inputs]
+             "block": [emb], "timbre": [emb, logit]}[inputs]
     return np.concatenate([p.astype(np.float32) for p in parts], axis=1)
 
 
@@ -309,10 +314,8 @@ def write_onnx(head: Head, path: Path, name: str, meta: dict[str, Any]) -> Path:
     layers = [m for m in (head.net.mlp if spec.inputs == "block" else head.net)
               if hasattr(m, "weight")]
     first = _first_width(spec)
-    d_in = first + LOGITS
-    cols = {"logits": np.arange(first, d_in), "embedding": np.arange(first),
-            "both": np.arange(d_in), "map": np.arange(first),
-            "block": np.arange(first)}[spec.inputs]
+    d_in = first + LOGITS + (TIMBRE if spec.inputs == "timbre" else 0)
+    cols = _columns(spec)
     inits, nodes = [numpy_helper.from_array(cols.astype(np.int64), "cols")], []
     nodes.append(helper.make_node("Gather", ["x", "cols"], ["h0"], axis=1))
     prev, inputs, outputs, states = "h0", [], [], []
@@ -409,6 +412,17 @@ def write_onnx(head: Head, path: Path, name: str, meta: dict[str, Any]) -> Path:
     return path
 
 
+def _columns(spec: HeadSpec) -> np.ndarray:
+    """The backbone row's columns the head reads, in the order it was trained on."""
+    first = _first_width(spec)
+    logits = np.arange(first, first + LOGITS)
+    return {"logits": logits, "embedding": np.arange(first),
+            "both": np.arange(first + LOGITS), "map": np.arange(first),
+            "block": np.arange(first),
+            "timbre": np.r_[np.arange(first + LOGITS, first + LOGITS + TIMBRE), logits]
+            }[spec.inputs]
+
+
 def _first_width(spec: HeadSpec) -> int:
     """Columns of the backbone row before its 521 logits."""
     return MAP if spec.inputs in ("map", "block") else EMB
@@ -425,12 +439,19 @@ def _full_std(head: Head) -> np.ndarray:
 def _full(head: Head, values: np.ndarray, fill: float) -> np.ndarray:
     """Per-column values over the whole ``embedding + logits`` row (unused columns get
     ``fill``)."""
-    first = _first_width(head.spec)
-    full = np.full(first + LOGITS, fill, np.float32)
-    sl = {"logits": slice(first, None), "embedding": slice(0, first), "both": slice(None),
-          "map": slice(0, first), "block": slice(0, first)}[head.spec.inputs]
-    full[sl] = values
+    width = _first_width(head.spec) + LOGITS + (TIMBRE if head.spec.inputs == "timbre" else 0)
+    full = np.full(width, fill, np.float32)
+    full[_columns(head.spec)] = values
     return full
+
+
+def timbre_rows(cache: Path) -> np.ndarray:
+    """The timbre of every cached training row, from its log-mel patch
+    (``train_logmel.npz``: ``python -m streamser.train.cryembed --what logmel``)."""
+    from streamser.dsp.timbre import timbre
+    with np.load(cache / "train_logmel.npz") as m:
+        mel = m["mel"]
+        return np.concatenate([timbre(mel[i:i + 4096]) for i in range(0, len(mel), 4096)])
 
 
 def excluded_items(data: dict[str, np.ndarray], sources: str, cry_folds: str,
@@ -490,7 +511,8 @@ def main(argv: list[str] | None = None) -> None:
     dropped = excluded_items(data, a.exclude_sources, a.exclude_cry_folds, a.data)
     keep = ~dropped[data["item"]]
     sources = data["sources"][data["item"]]
-    head = train(data["emb"][keep], data["logit"][keep], data["y"][keep], sources[keep], spec)
+    first = timbre_rows(Path(a.cache).expanduser()) if spec.inputs == "timbre" else data["emb"]
+    head = train(first[keep], data["logit"][keep], data["y"][keep], sources[keep], spec)
     out = Path(a.out)
     name = out.name.split(".")[0]
     meta = {"hop": a.hop, "saved": date.today().isoformat(),
