@@ -139,7 +139,7 @@ def test_a_10_s_broker_stop_mid_paced_run_loses_no_event(tmp_path, broker) -> No
 
 def test_events_kept_on_disk_are_delivered_at_the_next_start(tmp_path, broker) -> None:
     audio = recording(tmp_path, 6.0)
-    spool = tmp_path / "mqtt.spool"
+    spool = tmp_path / "out" / "mqtt.spool"  # a folder not made yet: the sink makes it
     port = broker.port
     broker.stop()  # away for the whole first run
     first = graph(tmp_path, audio, port, cries(6.0), spool=str(spool), drain=0.5,

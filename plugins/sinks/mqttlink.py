@@ -77,6 +77,8 @@ class Link:
         self.attempted = threading.Event()  # the first connection attempt has an outcome
         self.delivered = self.dropped = self.connections = 0
         self._down_logged = False
+        if self.spool is not None:      # its folder, as every file sink makes its own
+            self.spool.parent.mkdir(parents=True, exist_ok=True)
         if self.spool is not None and self.spool.exists():
             for line in self.spool.read_text().splitlines()[-capacity:]:
                 self.pending.append(Message(**json.loads(line)))
