@@ -31,7 +31,7 @@ from streamser.evaluation.detcurve import Smoothing, choose, curve, detections, 
 from streamser.evaluation.eventscore import episodes_of, false_alarms_by
 from streamser.train.crycorpus import FOLDS
 from streamser.train.cryembed import MAP_SCALE
-from streamser.train.cryhead import HeadSpec, timbre_rows, train
+from streamser.train.cryhead import OWN, HeadSpec, own_rows, patch_columns, train
 from streamser.train.crystudent import StudentSpec
 from streamser.train.crystudent import fit as fit_student
 
@@ -48,6 +48,7 @@ THRESHOLDS = {"head": np.round(np.concatenate([np.arange(0.3, 0.9, 0.05),
                                                    np.arange(0.1, 0.95, 0.05),
                                                    [0.95, 0.97, 0.99]]), 4)}
 
+TIMBRE_TEACHER = HeadSpec(inputs="timbre", classes="kinds", hidden=0)
 #: the shipped robot's smoothing: EMA over 2 patches, held 2.5 s below 0.3 x start
 HOLD = Smoothing(window=2, off_ratio=0.3, min_off=2.5)
 #: name: (head spec or None for zero-shot, hop, smoothing, training copies per clip used)
@@ -92,6 +93,9 @@ CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
     # the timbre of the patch (what tells a home's sounds from cries) beside the logits
     "linear-timbre-kinds-hop24-hold": (
         HeadSpec(inputs="timbre", classes="kinds", hidden=0), 0.24, HOLD),
+    # and how its loudness moves (benchmarks/timbre_variants.py: envmod32)
+    "linear-texture-kinds-hop24-hold": (
+        HeadSpec(inputs="texture", classes="kinds", hidden=0), 0.24, HOLD),
     "linear-logits-binary-anchor": (HeadSpec(inputs="logits", classes="binary", hidden=0,
                                              anchor=1.0), 0.48, Smoothing()),
     "linear-both-binary": (HeadSpec(inputs="both", classes="binary", hidden=0), 0.48,
@@ -127,6 +131,10 @@ CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
     # from the linear kinds head fitted on the same folds
     "student-distilled": (StudentSpec(), 0.48, Smoothing()),
     "student-distilled-hold": (StudentSpec(), 0.48, Smoothing(off_ratio=0.3, min_off=2.5)),
+    # the same student, its teacher the robot's head (logits and the patch's timbre)
+    "student-timbre-teacher": (StudentSpec(teacher=TIMBRE_TEACHER), 0.48, Smoothing()),
+    "student-timbre-teacher-hold": (StudentSpec(teacher=TIMBRE_TEACHER), 0.48,
+                                    Smoothing(off_ratio=0.3, min_off=2.5)),
     # bundled models as they ship (trained on clips from some of these sources: not
     # leave-source-out, except for the sfx and vocal sources they never heard)
     "bundled-cry-detector-distilled": ("cry-detector-distilled", 0.48, Smoothing()),
@@ -135,15 +143,15 @@ CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
 #: drawn in the PNG by default: zero-shot, the issue's own linear check, one candidate per
 #: lever and the shipped one (the table has them all)
 PLOTTED = ("yamnet-zeroshot", "yamnet-zeroshot-hop24-hold", "linear-logits-binary", "linear-logits-kinds-hop24-hold",
-           "linear-timbre-kinds-hop24-hold",
+           "linear-timbre-kinds-hop24-hold", "linear-texture-kinds-hop24-hold",
            "linear-logits-kinds-hop24-hold-clean-only", "mlp-embedding-kinds",
            "mlp-embedding-kinds-context3", "finetune-block-kinds",
            "student-distilled-hold")
 #: the configs' start thresholds on the shipped candidate's curve (marked in the PNG)
-SHIPPED = {"linear-timbre-kinds-hop24-hold": {"cry_robot": 0.9, "cry_robot_quiet": 0.96},
+SHIPPED = {"linear-texture-kinds-hop24-hold": {"cry_robot": 0.9, "cry_robot_quiet": 0.95},
            "student-distilled-hold": {"cry_robot_mcu": 0.87}}
 #: where each ``inputs`` finds its first columns (cached at the 0.48 s hop for maps)
-FIRST = {"map": "fmap", "block": "b12", "timbre": "timbre"}
+FIRST = {"map": "fmap", "block": "b12", "timbre": "timbre", "texture": "texture"}
 
 
 def bundled_scores(model: str, flac: Path) -> np.ndarray:
@@ -198,15 +206,14 @@ def stream_scores(spec: HeadSpec | StudentSpec | str | None, head, s: dict,
         return head.cry_scores(s["mel"])
     if spec is None:
         return s["zs"][::step].astype(np.float32).max(axis=1)
-    if spec.inputs == "timbre":                  # from the stream's log-mel patches
-        if "timbre" not in s:
+    if spec.inputs in OWN:                       # from the stream's log-mel patches
+        if spec.inputs not in s:
             import soundfile as sf
 
-            from streamser.dsp.timbre import timbre
             from streamser.train.cryembed import logmel_of
             mel = logmel_of(sf.read(s["flac"], dtype="float32")[0], 0.24)
-            s["timbre"] = timbre(mel)[:len(s["logit"])]
-        return head.cry_score(s["timbre"][::step], s["logit"][::step])
+            s[spec.inputs] = patch_columns(mel, spec.inputs)[:len(s["logit"])]
+        return head.cry_score(s[spec.inputs][::step], s["logit"][::step])
     if spec.inputs in FIRST:                     # maps are cached at the 0.48 s hop only
         return head.cry_score(s[FIRST[spec.inputs]].astype(np.float32) * MAP_SCALE,
                               s["logit"][::2])
@@ -396,9 +403,10 @@ def main(argv: list[str] | None = None) -> None:
                  f"{', '.join(CANDIDATES)}")
     needs = {FIRST[CANDIDATES[n][0].inputs] for n in names
              if isinstance(CANDIDATES[n][0], HeadSpec) and CANDIDATES[n][0].inputs in FIRST}
-    if "timbre" in needs:
-        needs.discard("timbre")
-        train_rows["timbre"] = timbre_rows(cache)
+    for inputs in OWN:
+        if inputs in needs:
+            needs.discard(inputs)
+            train_rows[inputs] = own_rows(cache, inputs)
     if needs:
         with np.load(cache / "train_maps.npz") as m:
             for key in needs:

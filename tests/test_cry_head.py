@@ -86,7 +86,8 @@ def test_offline_detections_are_the_smoothing_nodes_events() -> None:
 
 @pytest.mark.parametrize("anchor,context,inputs", [(0.0, 1, "both"), (1.0, 1, "both"),
                                                   (0.0, 3, "both"), (1.0, 2, "map"),
-                                                  (0.0, 1, "block"), (1.0, 1, "timbre")])
+                                                  (0.0, 1, "block"), (1.0, 1, "timbre"),
+                                                  (0.0, 1, "texture")])
 def test_head_onnx_export_scores_as_the_trained_head(tmp_path, anchor: float, context: int,
                                                     inputs: str) -> None:
     pytest.importorskip("torch")
@@ -98,7 +99,7 @@ def test_head_onnx_export_scores_as_the_trained_head(tmp_path, anchor: float, co
     cry, laugh = _patches(CRY), _patches(LAUGH)
     rows = YamnetBackbone(outputs=tuple(BACKBONE_OUTPUTS[inputs]))(
         np.concatenate([cry, laugh]))
-    if inputs == "timbre":        # embedding, logits, timbre: the head reads the last two
+    if inputs in ("timbre", "texture"):   # embedding, logits, then what the head reads
         lead, logit = rows[:, 1024 + 521:], rows[:, 1024:1024 + 521]
     else:
         lead, logit = rows[:, :rows.shape[1] - 521], rows[:, rows.shape[1] - 521:]
@@ -152,6 +153,11 @@ def test_student_learns_real_cries_from_its_teacher_and_saves_a_streaming_checkp
     soft = teacher_scores(rows[:, :1024], rows[:, 1024:], kind, source,
                           HeadSpec(inputs="logits", classes="kinds", hidden=0, epochs=30))
     assert soft[kind == 0].mean() > soft[kind != 0].mean() + 0.3
+    # the robot's head as the teacher: the logits and the patch's timbre (--teacher timbre)
+    from streamser.dsp.timbre import timbre
+    soft_t = teacher_scores(timbre(mel), rows[:, 1024:], kind, source,
+                            HeadSpec(inputs="timbre", classes="kinds", hidden=0, epochs=30))
+    assert soft_t[kind == 0].mean() > soft_t[kind != 0].mean() + 0.3
     spec = StudentSpec(patch_epochs=40, seq_epochs=10, batch=16, seq_len=4, lr=5e-3)
     student = train(mel, kind, soft, source, segment, spec, say=lambda _: None)
     scores = np.concatenate([student.cry_scores(mel[segment == s])

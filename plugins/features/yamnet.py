@@ -7,8 +7,9 @@ before the sigmoid), ``embedding`` (the 1024-wide mean before the dense layer),
 order) and ``block12`` (the last block's input, same shape). This
 node runs it once per patch and emits the chosen outputs as one ``features`` row, for a
 small head (``infer`` on features) to read; ``timbre`` adds the patch's own timbre
-(:func:`streamser.dsp.timbre.timbre`, 128 numbers: no model). A head trained on these rows does not care
-how they were made, and ``streamser adapt`` fits a home's verifier on the same rows.
+(:func:`streamser.dsp.timbre.timbre`, 128 numbers) and ``envelope`` how its loudness moves
+(:func:`streamser.dsp.timbre.envelope`, 33 numbers), both computed from the patch, not by
+YAMNet. A head trained on these rows does not care how they were made, and ``streamser adapt`` fits a home's verifier on the same rows.
 """
 from __future__ import annotations
 
@@ -18,24 +19,27 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from streamser.dsp.timbre import timbre
+from streamser.dsp.timbre import ENVELOPE_BINS, envelope, timbre
 from streamser.frames import Frame
 from streamser.node import Node, Params
 
-OUTPUTS = ("embedding", "logits", "probs", "feature_map", "block12", "timbre")
+OUTPUTS = ("embedding", "logits", "probs", "feature_map", "block12", "timbre", "envelope")
 PATCH_SHAPE = (96, 64)
-TIMBRE_DIMS = 2 * PATCH_SHAPE[1]
+#: outputs computed from the patch itself: their function and width
+PATCH_OUTPUTS = {"timbre": (timbre, 2 * PATCH_SHAPE[1]),
+                 "envelope": (envelope, ENVELOPE_BINS + 1)}
 
 
 class YamnetParams(Params):
     outputs: list[Literal["embedding", "logits", "probs", "feature_map", "block12",
-                          "timbre"]] = Field(
+                          "timbre", "envelope"]] = Field(
         ["embedding"], min_length=1,
         description="Which YAMNet outputs make the row, concatenated in the order given: "
                     "embedding (1024), logits (521), probs (521), feature_map (the last "
                     "block's 3 x 2 x 1024 output, before the mean), block12 (its input); "
                     "timbre (128: the patch's own spectral envelope and spread, not "
-                    "YAMNet's).")
+                    "YAMNet's); envelope (33: the spectrum of the patch's loudness "
+                    "envelope and its spread).")
     model: str = Field("yamnet", description="Bundled model name or a YAMNet patch "
                                              "TFLite file with those three outputs.")
     threads: int = Field(1, ge=1, le=64, description="LiteRT threads.")
@@ -60,27 +64,27 @@ class YamnetBackbone:
             self.interp.allocate_tensors()
         details = self.interp.get_signature_runner().get_output_details()
         self.outputs = tuple(outputs)
-        missing = [o for o in outputs if o not in details and o != "timbre"]
+        missing = [o for o in outputs if o not in details and o not in PATCH_OUTPUTS]
         if missing:
             raise ValueError(f"{path.name} has no output {', '.join(missing)} (rebuild it "
                              "with python -m streamser.export.yamnet_bundle)")
         self._in = self.interp.get_signature_runner().get_input_details()["x"]
         self._dequantize = TfliteBackend._dequantize
-        self._out = [details[o] for o in outputs if o != "timbre"]
+        self._out = [details[o] for o in outputs if o not in PATCH_OUTPUTS]
         self.dims = sum(int(np.prod(d["shape"][1:])) for d in self._out) + \
-            TIMBRE_DIMS * ("timbre" in outputs)
+            sum(PATCH_OUTPUTS[o][1] for o in outputs if o in PATCH_OUTPUTS)
 
     def __call__(self, patches: np.ndarray) -> np.ndarray:
         rows = np.empty((len(patches), self.dims), np.float32)
-        timbres = timbre(patches) if "timbre" in self.outputs else None
+        own = {o: PATCH_OUTPUTS[o][0](patches) for o in self.outputs if o in PATCH_OUTPUTS}
         for i, patch in enumerate(patches):
             if self._out:
                 self.interp.set_tensor(self._in["index"], patch[None].astype(np.float32))
                 self.interp.invoke()
             parts, model = [], iter(self._out)
             for name in self.outputs:
-                if name == "timbre":
-                    parts.append(timbres[i])        # type: ignore[index]
+                if name in own:
+                    parts.append(own[name][i])
                 else:
                     d = next(model)
                     parts.append(self._dequantize(self.interp.get_tensor(d["index"]),

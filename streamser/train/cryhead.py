@@ -30,6 +30,8 @@ Levers (each a field of :class:`HeadSpec`, each measured on the leave-source-out
   (:func:`streamser.dsp.timbre.timbre`: the spectral envelope of its loudest frames and
   their spread, 128 numbers; the ``emb`` arrays then hold those; ``features.yamnet``
   output ``timbre`` at run time);
+- ``inputs: texture``: the same and the patch's loudness envelope
+  (:func:`streamser.dsp.timbre.envelope`, 33 numbers; output ``envelope``): 161 numbers;
 - ``hidden``: 0 for a linear head;
 - ``context``: the head reads this row and the ``context - 1`` rows before it (0.48 s
   apart), so it can tell a sustained cry from a short scream; exported as a stateful
@@ -49,13 +51,16 @@ import numpy as np
 
 from .crycorpus import KINDS
 
-EMB, MAP, LOGITS, TIMBRE = 1024, 6144, 521, 128
+EMB, MAP, LOGITS, TIMBRE, ENVELOPE = 1024, 6144, 521, 128, 33
+#: the columns each ``inputs`` reads beside the logits that are computed from the patch
+OWN = {"timbre": TIMBRE, "texture": TIMBRE + ENVELOPE}
 CRY_LOGITS = (19, 20)
 #: The backbone row each ``inputs`` reads (``features.yamnet`` outputs, in order).
 BACKBONE_OUTPUTS = {"logits": ["embedding", "logits"], "embedding": ["embedding", "logits"],
                     "both": ["embedding", "logits"], "map": ["feature_map", "logits"],
                     "block": ["block12", "logits"],
-                    "timbre": ["embedding", "logits", "timbre"]}
+                    "timbre": ["embedding", "logits", "timbre"],
+                    "texture": ["embedding", "logits", "timbre", "envelope"]}
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,7 @@ class HeadSpec:
 def features(emb: np.ndarray, logit: np.ndarray, inputs: str) -> np.ndarray:
     """The head's input columns from cached rows."""
     parts = {"logits": [logit], "embedding": [emb], "both": [emb, logit], "map": [emb],
-             "block": [emb], "timbre": [emb, logit]}[inputs]
+             "block": [emb], "timbre": [emb, logit], "texture": [emb, logit]}[inputs]
     return np.concatenate([p.astype(np.float32) for p in parts], axis=1)
 
 
@@ -314,7 +319,7 @@ def write_onnx(head: Head, path: Path, name: str, meta: dict[str, Any]) -> Path:
     layers = [m for m in (head.net.mlp if spec.inputs == "block" else head.net)
               if hasattr(m, "weight")]
     first = _first_width(spec)
-    d_in = first + LOGITS + (TIMBRE if spec.inputs == "timbre" else 0)
+    d_in = first + LOGITS + OWN.get(spec.inputs, 0)
     cols = _columns(spec)
     inits, nodes = [numpy_helper.from_array(cols.astype(np.int64), "cols")], []
     nodes.append(helper.make_node("Gather", ["x", "cols"], ["h0"], axis=1))
@@ -419,8 +424,9 @@ def _columns(spec: HeadSpec) -> np.ndarray:
     return {"logits": logits, "embedding": np.arange(first),
             "both": np.arange(first + LOGITS), "map": np.arange(first),
             "block": np.arange(first),
-            "timbre": np.r_[np.arange(first + LOGITS, first + LOGITS + TIMBRE), logits]
-            }[spec.inputs]
+            "timbre": np.r_[np.arange(first + LOGITS, first + LOGITS + TIMBRE), logits],
+            "texture": np.r_[np.arange(first + LOGITS, first + LOGITS + TIMBRE + ENVELOPE),
+                             logits]}[spec.inputs]
 
 
 def _first_width(spec: HeadSpec) -> int:
@@ -439,19 +445,26 @@ def _full_std(head: Head) -> np.ndarray:
 def _full(head: Head, values: np.ndarray, fill: float) -> np.ndarray:
     """Per-column values over the whole ``embedding + logits`` row (unused columns get
     ``fill``)."""
-    width = _first_width(head.spec) + LOGITS + (TIMBRE if head.spec.inputs == "timbre" else 0)
+    width = _first_width(head.spec) + LOGITS + OWN.get(head.spec.inputs, 0)
     full = np.full(width, fill, np.float32)
     full[_columns(head.spec)] = values
     return full
 
 
-def timbre_rows(cache: Path) -> np.ndarray:
-    """The timbre of every cached training row, from its log-mel patch
-    (``train_logmel.npz``: ``python -m streamser.train.cryembed --what logmel``)."""
-    from streamser.dsp.timbre import timbre
+def own_rows(cache: Path, inputs: str) -> np.ndarray:
+    """What ``inputs`` (``timbre`` or ``texture``) reads from every cached training row's
+    log-mel patch (``train_logmel.npz``: ``python -m streamser.train.cryembed --what
+    logmel``)."""
     with np.load(cache / "train_logmel.npz") as m:
-        mel = m["mel"]
-        return np.concatenate([timbre(mel[i:i + 4096]) for i in range(0, len(mel), 4096)])
+        return patch_columns(m["mel"], inputs)
+
+
+def patch_columns(mel: np.ndarray, inputs: str) -> np.ndarray:
+    """The columns ``inputs`` computes from log-mel patches: the timbre, and for
+    ``texture`` the loudness envelope after it."""
+    from streamser.dsp.timbre import envelope, timbre
+    parts = [timbre(mel)] + ([envelope(mel)] if inputs == "texture" else [])
+    return np.concatenate(parts, axis=1)
 
 
 def excluded_items(data: dict[str, np.ndarray], sources: str, cry_folds: str,
@@ -511,7 +524,8 @@ def main(argv: list[str] | None = None) -> None:
     dropped = excluded_items(data, a.exclude_sources, a.exclude_cry_folds, a.data)
     keep = ~dropped[data["item"]]
     sources = data["sources"][data["item"]]
-    first = timbre_rows(Path(a.cache).expanduser()) if spec.inputs == "timbre" else data["emb"]
+    first = own_rows(Path(a.cache).expanduser(), spec.inputs) if spec.inputs in OWN \
+        else data["emb"]
     head = train(first[keep], data["logit"][keep], data["y"][keep], sources[keep], spec)
     out = Path(a.out)
     name = out.name.split(".")[0]

@@ -5,8 +5,9 @@ The student is ``cry-detector-distilled``'s network: a small VGGish-shaped CNN p
 log-mel patch and M1's attention-gate cell across patches (hop 0.48 s, 75 KiB as int8
 TFLite). It trains on the log-mel patches of the cached training copies
 (:mod:`.cryembed` ``--what logmel``: every corpus, mixed, band-limited and through rooms),
-and its teacher is the cry head (YAMNet and a linear layer on its logits, :mod:`.cryhead`)
-fitted on the same rows. Each patch's loss is ``1 - distill`` of the cross-entropy on its
+and its teacher is a cry head (:mod:`.cryhead`: a linear layer on YAMNet's logits, or on
+the logits and the patch's timbre with ``--teacher timbre``, as the robot's) fitted on the
+same rows. Each patch's loss is ``1 - distill`` of the cross-entropy on its
 label (cry / other) and ``distill`` of the cross-entropy on the teacher's cry share.
 Training runs in two stages, as M4's: per patch, then the whole streaming model on runs of
 up to ``seq_len`` consecutive patches of one copy.
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .cryhead import HeadSpec, row_weights
+from .cryhead import OWN, HeadSpec, patch_columns, row_weights
 from .cryhead import train as train_head
 
 LABELS = ("cry", "other")
@@ -69,11 +70,13 @@ class Student:
         return torch.softmax(z, -1)[:, 0].numpy()
 
 
-def teacher_scores(emb: np.ndarray, logit: np.ndarray, kind: np.ndarray,
+def teacher_scores(first: np.ndarray, logit: np.ndarray, kind: np.ndarray,
                    source: np.ndarray, spec: HeadSpec) -> np.ndarray:
-    """The cry share of a head fitted on these rows, on each of them."""
-    head = train_head(emb, logit, kind, source, spec)
-    return head.cry_score(emb, logit).astype(np.float32)
+    """The cry share of a head fitted on these rows, on each of them (``first``: the
+    embedding, or what a head with ``inputs`` ``timbre`` or ``texture`` reads from the
+    patch)."""
+    head = train_head(first, logit, kind, source, spec)
+    return head.cry_score(first, logit).astype(np.float32)
 
 
 def train(mel: np.ndarray, kind: np.ndarray, soft: np.ndarray, source: np.ndarray,
@@ -181,8 +184,10 @@ def fit(rows: dict[str, np.ndarray], use: np.ndarray, spec: StudentSpec,
         say: Callable[[str], None] = print) -> Student:
     """Teacher and student on the rows ``use`` (a mask)."""
     t0 = time.time()
-    soft = teacher_scores(rows["emb"][use], rows["logit"][use], rows["y"][use],
-                          rows["source"][use], spec.teacher)
+    first = patch_columns(rows["mel"][use], spec.teacher.inputs) \
+        if spec.teacher.inputs in OWN else rows["emb"][use]
+    soft = teacher_scores(first, rows["logit"][use], rows["y"][use], rows["source"][use],
+                          spec.teacher)
     say(f"  teacher fitted ({time.time() - t0:.0f} s)")
     return train(rows["mel"][use], rows["y"][use], soft, rows["source"][use],
                  rows["segment"][use], spec, say)
@@ -196,7 +201,9 @@ def save(student: Student, path: Path, command: str, rows: int) -> Path:
                  "emodb/manifest.csv", "noncry/manifest.csv"]
     meta = {"arch": "vggish_lstm", "name": path.stem, "input_dim": 64,
             "task": "baby cry detection (cry vs other) per 0.48 s hop, streaming, "
-                    "distilled from the cry head (YAMNet + linear on its logits)",
+                    "distilled from the cry head (YAMNet + linear on its logits"
+                    + (" and the patch's timbre)" if student.spec.teacher.inputs in OWN
+                       else ")"),
             "labels": list(LABELS),
             "label_map": {**{k: "other" for k in KINDS if k != "cry"},
                           **{k: "cry" for k in ("hungry", "discomfort", "tired",
@@ -222,9 +229,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--patch-epochs", type=int, default=StudentSpec.patch_epochs)
     ap.add_argument("--seq-epochs", type=int, default=StudentSpec.seq_epochs)
     ap.add_argument("--distill", type=float, default=StudentSpec.distill)
+    ap.add_argument("--teacher", choices=("logits", *OWN),
+                    default=StudentSpec().teacher.inputs,
+                    help="the teacher head's inputs: YAMNet's logits, or with the timbre "
+                         "(and the loudness envelope: texture)")
     a = ap.parse_args(argv)
     spec = StudentSpec(patch_epochs=a.patch_epochs, seq_epochs=a.seq_epochs,
-                       distill=a.distill)
+                       distill=a.distill,
+                       teacher=HeadSpec(inputs=a.teacher, classes="kinds", hidden=0))
     rows = load_rows(Path(a.cache).expanduser())
     use = np.ones(len(rows["y"]), bool)
     student = fit(rows, use, spec)
