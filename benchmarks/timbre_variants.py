@@ -5,8 +5,9 @@
 For one run of ``benchmarks/det.py --candidates linear-timbre-kinds-hop24-hold`` the
 variant takes the place of :func:`streamser.dsp.timbre.timbre` (training rows and test
 streams alike); results go to ``results/det/timbre_variants/VARIANT/`` (det.py's JSON,
-table and plot). ``base`` is the shipped timbre, to check that the run reproduces
-``results/det/linear-timbre-kinds-hop24-hold.json``.
+table and plot). ``base`` is the timbre itself, to check that the run reproduces
+``results/det/linear-timbre-kinds-hop24-hold.json``; ``envmod32`` is what the shipped head
+reads (``HeadSpec(inputs="texture")``: the timbre and :func:`streamser.dsp.timbre.envelope`).
 
 - ``delta``: plus the mean absolute frame-to-frame change per band (64);
 - ``envmod``: plus the loudness envelope's spread and its spectrum's first 16 bins

@@ -9,7 +9,8 @@ node runs it once per patch and emits the chosen outputs as one ``features`` row
 small head (``infer`` on features) to read; ``timbre`` adds the patch's own timbre
 (:func:`streamser.dsp.timbre.timbre`, 128 numbers) and ``envelope`` how its loudness moves
 (:func:`streamser.dsp.timbre.envelope`, 33 numbers), both computed from the patch, not by
-YAMNet. A head trained on these rows does not care how they were made, and ``streamser adapt`` fits a home's verifier on the same rows.
+YAMNet. A head trained on these rows does not care how they were made, and ``streamser
+adapt`` fits a home's verifier on the same rows.
 """
 from __future__ import annotations
 

@@ -49,9 +49,10 @@ from typing import Any
 
 import numpy as np
 
+from ..dsp.timbre import ENVELOPE_BINS
 from .crycorpus import KINDS
 
-EMB, MAP, LOGITS, TIMBRE, ENVELOPE = 1024, 6144, 521, 128, 33
+EMB, MAP, LOGITS, TIMBRE, ENVELOPE = 1024, 6144, 521, 128, ENVELOPE_BINS + 1
 #: the columns each ``inputs`` reads beside the logits that are computed from the patch
 OWN = {"timbre": TIMBRE, "texture": TIMBRE + ENVELOPE}
 CRY_LOGITS = (19, 20)

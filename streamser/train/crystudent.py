@@ -202,8 +202,9 @@ def save(student: Student, path: Path, command: str, rows: int) -> Path:
     meta = {"arch": "vggish_lstm", "name": path.stem, "input_dim": 64,
             "task": "baby cry detection (cry vs other) per 0.48 s hop, streaming, "
                     "distilled from the cry head (YAMNet + linear on its logits"
-                    + (" and the patch's timbre)" if student.spec.teacher.inputs in OWN
-                       else ")"),
+                    + {"timbre": " and the patch's timbre)",
+                       "texture": " and the patch's timbre and loudness envelope)"}.get(
+                        student.spec.teacher.inputs, ")"),
             "labels": list(LABELS),
             "label_map": {**{k: "other" for k in KINDS if k != "cry"},
                           **{k: "cry" for k in ("hungry", "discomfort", "tired",
