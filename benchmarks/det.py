@@ -75,18 +75,11 @@ CANDIDATES: dict[str, tuple[HeadSpec | None, float, Smoothing] | tuple] = {
                                                 hard=3.0), 0.24, Smoothing(window=2)),
     # source generalization: every source alike, group DRO over sources, seed bagging,
     # a post-hoc ensemble with zero-shot YAMNet, two patches above the start threshold
-    "linear-logits-kinds-hop24-hold-flat": (
-        HeadSpec(inputs="logits", classes="kinds", hidden=0, source_power=1.0), 0.24, HOLD),
-    "linear-logits-kinds-hop24-hold-dro": (
-        HeadSpec(inputs="logits", classes="kinds", hidden=0, dro=0.3), 0.24, HOLD),
-    "linear-logits-kinds-hop24-hold-dro1": (
-        HeadSpec(inputs="logits", classes="kinds", hidden=0, dro=1.0), 0.24, HOLD),
-    "linear-logits-kinds-hop24-hold-bag5": (
-        HeadSpec(inputs="logits", classes="kinds", hidden=0, bag=5), 0.24, HOLD),
-    "linear-logits-kinds-hop24-hold-blend3": (
-        HeadSpec(inputs="logits", classes="kinds", hidden=0, blend=0.3), 0.24, HOLD),
-    "linear-logits-kinds-hop24-hold-blend5": (
-        HeadSpec(inputs="logits", classes="kinds", hidden=0, blend=0.5), 0.24, HOLD),
+    **{f"linear-logits-kinds-hop24-hold-{suffix}": (
+        HeadSpec(inputs="logits", classes="kinds", hidden=0, **lever), 0.24, HOLD)
+       for suffix, lever in (("flat", {"source_power": 1.0}), ("dro", {"dro": 0.3}),
+                             ("dro1", {"dro": 1.0}), ("bag5", {"bag": 5}),
+                             ("blend3", {"blend": 0.3}), ("blend5", {"blend": 0.5}))},
     "linear-logits-kinds-hop24-hold-minon": (
         HeadSpec(inputs="logits", classes="kinds", hidden=0), 0.24,
         Smoothing(window=2, off_ratio=0.3, min_on=0.24, min_off=2.5)),
